@@ -1,0 +1,3 @@
+module github.com/untrackd/untrackd
+
+go 1.26.8
