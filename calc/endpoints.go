@@ -1,0 +1,147 @@
+package calc
+
+import (
+	"net/netip"
+	"sort"
+
+	"github.com/untrackd/untrackd/model"
+	"github.com/untrackd/untrackd/proto"
+)
+
+// endpointIndex tracks this node's HostEndpoints and, for each, the policies
+// whose selectors match it. It keeps the active-policy reference counts: one
+// reference per (local endpoint, matching policy) pair.
+type endpointIndex struct {
+	nodeName string
+	seq      *Sequencer
+	active   *activePolicies
+	local    map[string]*localEndpoint
+}
+
+type localEndpoint struct {
+	hep     *model.HostEndpoint
+	matched map[string]*policy // policy name → policy
+}
+
+func newEndpointIndex(nodeName string, seq *Sequencer, active *activePolicies) *endpointIndex {
+	return &endpointIndex{nodeName: nodeName, seq: seq, active: active, local: map[string]*localEndpoint{}}
+}
+
+// set records HostEndpoint name (nil: absent). Endpoints of other nodes are
+// treated as absent here; they only contribute to IP sets.
+func (x *endpointIndex) set(name string, hep *model.HostEndpoint, policies *policyStore) {
+	if hep != nil && hep.Spec.Node != x.nodeName {
+		hep = nil
+	}
+	ep := x.local[name]
+	if hep == nil {
+		if ep == nil {
+			return
+		}
+		for pname := range ep.matched {
+			x.active.removeRef(pname)
+		}
+		delete(x.local, name)
+		x.seq.OnEndpointRemove(name)
+		return
+	}
+	if ep == nil {
+		ep = &localEndpoint{matched: map[string]*policy{}}
+		x.local[name] = ep
+	}
+	ep.hep = hep
+	matched := map[string]*policy{}
+	policies.all(func(p *policy) {
+		if p.selects(hep.Metadata.Labels) {
+			matched[p.name] = p
+		}
+	})
+	for pname, p := range matched {
+		if ep.matched[pname] == nil {
+			ep.matched[pname] = p
+			x.active.addRef(pname, p)
+		}
+	}
+	for pname := range ep.matched {
+		if matched[pname] == nil {
+			delete(ep.matched, pname)
+			x.active.removeRef(pname)
+		}
+	}
+	ep.matched = matched
+	x.seq.OnEndpointUpdate(ep.toProto(name))
+}
+
+// onPolicy re-evaluates policy name (nil: absent) against every local
+// endpoint and re-sends the endpoints whose policy lists may have changed.
+func (x *endpointIndex) onPolicy(name string, p *policy) {
+	for epName, ep := range x.local {
+		was := ep.matched[name] != nil
+		is := p != nil && p.selects(ep.hep.Metadata.Labels)
+		switch {
+		case is && !was:
+			ep.matched[name] = p
+			x.active.addRef(name, p)
+		case was && !is:
+			delete(ep.matched, name)
+			x.active.removeRef(name)
+		case is:
+			ep.matched[name] = p // order or kind may have changed
+		default:
+			continue
+		}
+		x.seq.OnEndpointUpdate(ep.toProto(epName))
+	}
+}
+
+// toProto renders the endpoint with its policies sorted into the lists the
+// dataplane needs.
+func (ep *localEndpoint) toProto(name string) *proto.HostEndpointUpdate {
+	pols := make([]*policy, 0, len(ep.matched))
+	for _, p := range ep.matched {
+		pols = append(pols, p)
+	}
+	sort.Slice(pols, func(i, j int) bool { return pols[i].before(pols[j]) })
+	u := &proto.HostEndpointUpdate{
+		Name:          name,
+		InterfaceName: ep.hep.Spec.InterfaceName,
+		Untracked:     &proto.PolicyList{},
+		PreDnat:       &proto.PolicyList{},
+		Normal:        &proto.PolicyList{},
+		Forward:       &proto.PolicyList{},
+	}
+	for _, s := range ep.hep.Spec.ExpectedIPs {
+		a, err := netip.ParseAddr(s)
+		switch {
+		case err != nil:
+		case a.Is4() || a.Is4In6():
+			u.ExpectedIpv4 = append(u.ExpectedIpv4, a.Unmap().String())
+		default:
+			u.ExpectedIpv6 = append(u.ExpectedIpv6, a.String())
+		}
+	}
+	for _, p := range pols {
+		in, out := p.spec.AppliesTo(model.PolicyTypeIngress), p.spec.AppliesTo(model.PolicyTypeEgress)
+		switch {
+		case p.spec.DoNotTrack:
+			addTo(u.Untracked, p.name, in, out)
+		case p.spec.PreDNAT:
+			addTo(u.PreDnat, p.name, in, false)
+		default:
+			addTo(u.Normal, p.name, in, out)
+			if p.spec.ApplyOnForward {
+				addTo(u.Forward, p.name, in, out)
+			}
+		}
+	}
+	return u
+}
+
+func addTo(l *proto.PolicyList, name string, in, out bool) {
+	if in {
+		l.Ingress = append(l.Ingress, name)
+	}
+	if out {
+		l.Egress = append(l.Egress, name)
+	}
+}
