@@ -1,0 +1,140 @@
+package nft
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"testing"
+)
+
+func iv(s string) Interval { return PrefixInterval(netip.MustParsePrefix(s)) }
+
+func TestFakeRejectsWhatTheKernelWould(t *testing.T) {
+	base := func() *Fake {
+		f := NewFake()
+		tx := &Transaction{}
+		tx.AddTable()
+		tx.AddChain(Chain{Name: "base", Base: &BaseChain{Hook: HookPrerouting, Priority: PriorityRaw, Policy: PolicyAccept}})
+		tx.AddChain(Chain{Name: "target"})
+		tx.AddSet(Set{Name: "s4", Type: SetIPv4})
+		tx.AddElements("s4", []Interval{iv("10.0.0.0/8")})
+		tx.AddRule("base", Rule{Exprs: []Expr{AddrInSet{Field: SrcAddr, Family: IPv4, Set: "s4"}, Verdict{Kind: Jump, Chain: "target"}}})
+		if err := f.Run(context.Background(), tx); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	cases := []struct {
+		name string
+		ops  func(tx *Transaction)
+		want error
+	}{
+		{"rule in missing chain", func(tx *Transaction) { tx.AddRule("nope", Rule{}) }, ErrNotFound},
+		{"jump to missing chain", func(tx *Transaction) {
+			tx.AddRule("target", Rule{Exprs: []Expr{Verdict{Kind: Goto, Chain: "nope"}}})
+		}, ErrNotFound},
+		{"jump to base chain", func(tx *Transaction) {
+			tx.AddRule("target", Rule{Exprs: []Expr{Verdict{Kind: Jump, Chain: "base"}}})
+		}, ErrInvalid},
+		{"lookup in missing set", func(tx *Transaction) {
+			tx.AddRule("target", Rule{Exprs: []Expr{AddrInSet{Family: IPv4, Set: "nope"}}})
+		}, ErrNotFound},
+		{"lookup of the wrong family", func(tx *Transaction) {
+			tx.AddRule("target", Rule{Exprs: []Expr{AddrInSet{Family: IPv6, Set: "s4"}}})
+		}, ErrInvalid},
+		{"delete referenced chain", func(tx *Transaction) { tx.DeleteChain("target") }, ErrBusy},
+		{"delete non-empty chain", func(tx *Transaction) { tx.DeleteChain("base") }, ErrBusy},
+		{"delete referenced set", func(tx *Transaction) { tx.DeleteSet("s4") }, ErrBusy},
+		{"overlapping element", func(tx *Transaction) { tx.AddElements("s4", []Interval{iv("10.1.0.0/16")}) }, ErrExists},
+		{"element of the wrong family", func(tx *Transaction) { tx.AddElements("s4", []Interval{iv("fd00::/8")}) }, ErrInvalid},
+		{"delete missing element", func(tx *Transaction) { tx.DeleteElements("s4", []Interval{iv("11.0.0.0/8")}) }, ErrNotFound},
+		{"delete part of an element", func(tx *Transaction) { tx.DeleteElements("s4", []Interval{iv("10.0.0.0/9")}) }, ErrNotFound},
+		{"move base chain", func(tx *Transaction) {
+			tx.AddChain(Chain{Name: "base", Base: &BaseChain{Hook: HookInput, Priority: 0, Policy: PolicyAccept}})
+		}, ErrBusy},
+		{"delete missing rule handle", func(tx *Transaction) { tx.DeleteRule("base", 999) }, ErrNotFound},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := base()
+			before := f.Dump()
+			tx := &Transaction{}
+			tx.AddChain(Chain{Name: "fresh"}) // a valid op first: must be rolled back too
+			c.ops(tx)
+			err := f.Run(context.Background(), tx)
+			if !errors.Is(err, c.want) {
+				t.Fatalf("error %v, want %v", err, c.want)
+			}
+			var oe *OpError
+			if !errors.As(err, &oe) || oe.Index != 1 {
+				t.Fatalf("error %v does not name operation 1", err)
+			}
+			if f.Dump() != before {
+				t.Fatalf("failed transaction changed the table:\n%s", f.Dump())
+			}
+		})
+	}
+}
+
+func TestFakeDeleteInSameTransaction(t *testing.T) {
+	f := NewFake()
+	tx := &Transaction{}
+	tx.AddTable()
+	tx.AddChain(Chain{Name: "a"})
+	tx.AddChain(Chain{Name: "b"})
+	tx.AddRule("a", Rule{Exprs: []Expr{Verdict{Kind: Jump, Chain: "b"}}})
+	if err := f.Run(context.Background(), tx); err != nil {
+		t.Fatal(err)
+	}
+	tx = &Transaction{}
+	tx.FlushChain("a")
+	tx.DeleteChain("b")
+	tx.DeleteChain("a")
+	if err := f.Run(context.Background(), tx); err != nil {
+		t.Fatalf("flush then delete in one transaction: %v", err)
+	}
+	if st, _ := f.List(context.Background()); len(st.Chains) != 0 {
+		t.Fatalf("chains left: %v", st.Chains)
+	}
+}
+
+func TestRuleHashAndComment(t *testing.T) {
+	r := Rule{Exprs: []Expr{IfName{Name: "eth0"}, Verdict{Kind: Accept}}, Comment: "hello"}
+	same := Rule{Exprs: r.Exprs, Comment: "other words"}
+	diff := Rule{Exprs: []Expr{IfName{Name: "eth1"}, Verdict{Kind: Accept}}}
+	if r.Hash() != same.Hash() || r.Hash() == diff.Hash() {
+		t.Fatal("hash must depend on expressions only")
+	}
+	if got := HashFromComment(r.StoredComment()); got != r.Hash() {
+		t.Fatalf("hash from comment %q = %q", r.StoredComment(), got)
+	}
+	for _, c := range []string{"", "ut:", "ut:short", "other comment", "ut:ABCDEFGHIJKLMNOPQ"} {
+		if h := HashFromComment(c); h != "" {
+			t.Errorf("HashFromComment(%q) = %q, want none", c, h)
+		}
+	}
+	long := Rule{Exprs: r.Exprs, Comment: string(make([]byte, 500))}
+	if len(long.StoredComment()) > maxCommentLen {
+		t.Fatal("comment not truncated")
+	}
+}
+
+func TestIntervalString(t *testing.T) {
+	cases := map[string]string{
+		"10.0.0.0/8":    "10.0.0.0/8",
+		"10.1.2.3/32":   "10.1.2.3",
+		"0.0.0.0/0":     "0.0.0.0/0",
+		"fd00::/64":     "fd00::/64",
+		"::/0":          "::/0",
+		"10.0.0.128/25": "10.0.0.128/25",
+	}
+	for in, want := range cases {
+		if got := iv(in).String(); got != want {
+			t.Errorf("%s: %s", in, got)
+		}
+	}
+	r := Interval{First: netip.MustParseAddr("10.0.0.1"), Last: netip.MustParseAddr("10.0.0.6")}
+	if r.String() != "10.0.0.1-10.0.0.6" {
+		t.Errorf("range: %s", r)
+	}
+}

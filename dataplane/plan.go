@@ -1,0 +1,169 @@
+package dataplane
+
+import (
+	"slices"
+
+	"github.com/untrackd/untrackd/dataplane/nft"
+	"github.com/untrackd/untrackd/dataplane/render"
+)
+
+// plan returns the transaction that turns the table from have (nil: no
+// table) into want, with set elements from elems. Order matters and is:
+//
+//  1. the table, if missing;
+//  2. new sets, then element changes (deletions before additions, so a
+//     merged interval never overlaps the pieces it replaces);
+//  3. new chains, all of them before any rule so jumps resolve;
+//  4. changed chains: flush, then add every rule;
+//  5. obsolete chains: flush all, then delete all (nothing jumps to them
+//     any more: the chains that did were rewritten in step 4);
+//  6. obsolete sets (no rule uses them any more).
+func plan(have *nft.TableState, want *render.Ruleset, elems map[string][]nft.Interval) *nft.Transaction {
+	tx := &nft.Transaction{}
+	if have != nil && incompatible(have, want) {
+		// Rebuild the whole table in the same transaction: atomic, so
+		// there is no moment without our base chains.
+		tx.DeleteTable()
+		have = nil
+	}
+	if have == nil {
+		tx.AddTable()
+		have = &nft.TableState{}
+	}
+	for _, name := range sortedKeys(want.Sets) {
+		old := have.Sets[name]
+		if old == nil || old.Type != want.Sets[name].Type {
+			if old != nil { // a set's type cannot change; recreate it
+				tx.DeleteSet(name)
+			}
+			tx.AddSet(want.Sets[name])
+			tx.AddElements(name, elems[name])
+			continue
+		}
+		del, add := diffIntervals(old.Elements, elems[name])
+		tx.DeleteElements(name, del)
+		tx.AddElements(name, add)
+	}
+	for _, name := range sortedKeys(want.Chains) {
+		c, old := want.Chains[name], have.Chains[name]
+		if old == nil || !sameBase(old.Base, c.Base) {
+			tx.AddChain(*c)
+		}
+	}
+	for _, name := range sortedKeys(want.Chains) {
+		c, old := want.Chains[name], have.Chains[name]
+		if old != nil && slices.Equal(old.Hashes(), ruleHashes(c)) {
+			continue
+		}
+		if old != nil && len(old.Rules) > 0 {
+			tx.FlushChain(name)
+		}
+		for _, r := range c.Rules {
+			tx.AddRule(name, r)
+		}
+	}
+	var obsolete []string
+	for _, name := range sortedKeys(have.Chains) {
+		if want.Chains[name] == nil {
+			obsolete = append(obsolete, name)
+			if len(have.Chains[name].Rules) > 0 {
+				tx.FlushChain(name)
+			}
+		}
+	}
+	for _, name := range obsolete {
+		tx.DeleteChain(name)
+	}
+	for _, name := range sortedKeys(have.Sets) {
+		if _, ok := want.Sets[name]; !ok {
+			tx.DeleteSet(name)
+		}
+	}
+	return tx
+}
+
+// incompatible reports whether a chain in have cannot be turned into the
+// wanted chain of the same name in place: a regular chain that should be a
+// base chain or the reverse, or a base chain on another hook or priority.
+func incompatible(have *nft.TableState, want *render.Ruleset) bool {
+	for name, c := range want.Chains {
+		old := have.Chains[name]
+		if old == nil {
+			continue
+		}
+		if (old.Base == nil) != (c.Base == nil) {
+			return true
+		}
+		if old.Base != nil && (old.Base.Hook != c.Base.Hook || old.Base.Priority != c.Base.Priority) {
+			return true
+		}
+	}
+	return false
+}
+
+// sameBase reports whether a chain found in the kernel already has the
+// wanted base-chain properties (only the policy can differ once
+// incompatible has been ruled out).
+func sameBase(have, want *nft.BaseChain) bool {
+	if have == nil || want == nil {
+		return have == nil && want == nil
+	}
+	return *have == *want
+}
+
+func ruleHashes(c *nft.Chain) []string {
+	h := make([]string, len(c.Rules))
+	for i, r := range c.Rules {
+		h[i] = r.Hash()
+	}
+	return h
+}
+
+// diffIntervals compares two sorted interval lists and returns what to
+// delete from have and what to add to reach want.
+func diffIntervals(have, want []nft.Interval) (del, add []nft.Interval) {
+	i, j := 0, 0
+	for i < len(have) && j < len(want) {
+		switch {
+		case have[i] == want[j]:
+			i++
+			j++
+		case have[i].Less(want[j]):
+			del = append(del, have[i])
+			i++
+		default:
+			add = append(add, want[j])
+			j++
+		}
+	}
+	del = append(del, have[i:]...)
+	add = append(add, want[j:]...)
+	return del, add
+}
+
+// stateAfter returns what the table holds after a successful Run of
+// plan(have, want, elems). Rule handles are not known (they are only needed
+// for reading back), so RuleStates carry hashes only.
+func stateAfter(want *render.Ruleset, elems map[string][]nft.Interval) *nft.TableState {
+	st := &nft.TableState{Chains: map[string]*nft.ChainState{}, Sets: map[string]*nft.SetState{}}
+	for name, c := range want.Chains {
+		cs := &nft.ChainState{Name: name, Base: c.Base}
+		for _, h := range ruleHashes(c) {
+			cs.Rules = append(cs.Rules, nft.RuleState{Hash: h})
+		}
+		st.Chains[name] = cs
+	}
+	for name, s := range want.Sets {
+		st.Sets[name] = &nft.SetState{Set: s, Elements: elems[name]}
+	}
+	return st
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
