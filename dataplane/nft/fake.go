@@ -247,9 +247,13 @@ func (t *fakeTable) addChain(c *Chain) error {
 	return nil
 }
 
-// checkRefs rejects jumps to missing chains, to base chains and to the chain
-// itself, and lookups in missing sets or sets of the wrong family.
+// checkRefs rejects rules CheckRule rejects, jumps to missing chains, to
+// base chains and to the chain itself, and lookups in missing sets or sets of
+// the wrong family.
 func (t *fakeTable) checkRefs(chain string, r Rule) error {
+	if err := CheckRule(r); err != nil {
+		return err
+	}
 	for _, e := range r.Exprs {
 		switch e := e.(type) {
 		case Verdict:

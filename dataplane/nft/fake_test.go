@@ -18,7 +18,7 @@ func TestFakeRejectsWhatTheKernelWould(t *testing.T) {
 		tx.AddChain(Chain{Name: "target"})
 		tx.AddSet(Set{Name: "s4", Type: SetIPv4})
 		tx.AddElements("s4", []Interval{iv("10.0.0.0/8")})
-		tx.AddRule("base", Rule{Exprs: []Expr{AddrInSet{Field: SrcAddr, Family: IPv4, Set: "s4"}, Verdict{Kind: Jump, Chain: "target"}}})
+		tx.AddRule("base", Rule{Exprs: []Expr{NFProto{Family: IPv4}, AddrInSet{Field: SrcAddr, Family: IPv4, Set: "s4"}, Verdict{Kind: Jump, Chain: "target"}}})
 		if err := f.Run(context.Background(), tx); err != nil {
 			t.Fatal(err)
 		}
@@ -37,10 +37,19 @@ func TestFakeRejectsWhatTheKernelWould(t *testing.T) {
 			tx.AddRule("target", Rule{Exprs: []Expr{Verdict{Kind: Jump, Chain: "base"}}})
 		}, ErrInvalid},
 		{"lookup in missing set", func(tx *Transaction) {
-			tx.AddRule("target", Rule{Exprs: []Expr{AddrInSet{Family: IPv4, Set: "nope"}}})
+			tx.AddRule("target", Rule{Exprs: []Expr{NFProto{Family: IPv4}, AddrInSet{Family: IPv4, Set: "nope"}}})
 		}, ErrNotFound},
 		{"lookup of the wrong family", func(tx *Transaction) {
-			tx.AddRule("target", Rule{Exprs: []Expr{AddrInSet{Family: IPv6, Set: "s4"}}})
+			tx.AddRule("target", Rule{Exprs: []Expr{NFProto{Family: IPv6}, AddrInSet{Family: IPv6, Set: "s4"}}})
+		}, ErrInvalid},
+		{"address without family match", func(tx *Transaction) {
+			tx.AddRule("target", Rule{Exprs: []Expr{AddrInSet{Family: IPv4, Set: "s4"}}})
+		}, ErrInvalid},
+		{"port without protocol match", func(tx *Transaction) {
+			tx.AddRule("target", Rule{Exprs: []Expr{Ports{Field: DstPort, Ranges: []PortRange{{22, 22}}}}})
+		}, ErrInvalid},
+		{"port after a negated protocol", func(tx *Transaction) {
+			tx.AddRule("target", Rule{Exprs: []Expr{L4Proto{Proto: 6, Neg: true}, Ports{Field: DstPort, Ranges: []PortRange{{22, 22}}}}})
 		}, ErrInvalid},
 		{"delete referenced chain", func(tx *Transaction) { tx.DeleteChain("target") }, ErrBusy},
 		{"delete non-empty chain", func(tx *Transaction) { tx.DeleteChain("base") }, ErrBusy},

@@ -1,0 +1,156 @@
+package nft
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/google/nftables"
+	"golang.org/x/sys/unix"
+)
+
+// The kernel accepts some operations that the Writer contract (and the
+// Fake) reject, or rejects them with a vaguer errno:
+//
+//   - AddChain of a regular chain over an existing base chain is a silent
+//     no-op in the kernel (the chain stays a base chain); the contract says
+//     ErrExists.
+//   - AddChain of a base chain over a regular chain, or with another hook or
+//     priority than the existing base chain, is EOPNOTSUPP; the contract
+//     says ErrExists and ErrBusy.
+//   - A lookup of an IPv6 address in an IPv4 set (or the reverse) is
+//     accepted and silently compares the wrong number of bytes; the
+//     contract says ErrInvalid.
+//
+// preflight catches these before anything is sent, from a dump of the
+// table's chains and sets (no rules, no elements), replaying the
+// transaction's own chain and set operations on it. It only reads when the
+// transaction has an AddChain or a set lookup.
+
+type preflightChain struct {
+	base *BaseChain
+}
+
+type preflightState struct {
+	table  bool
+	chains map[string]preflightChain
+	sets   map[string]SetType
+}
+
+func needsPreflight(tx *Transaction) bool {
+	for _, op := range tx.Ops {
+		switch {
+		case op.Verb == AddChain:
+			return true
+		case op.Verb == AddRule && op.Rule != nil:
+			for _, e := range op.Rule.Exprs {
+				if _, ok := e.(AddrInSet); ok {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// preflight returns an *OpError for the first operation of tx that breaks
+// the rules above, or nil. The caller holds n.mu.
+func (n *Netlink) preflight(tx *Transaction) error {
+	if !needsPreflight(tx) {
+		return nil
+	}
+	st, err := n.preflightRead()
+	if err != nil {
+		return fmt.Errorf("nft: reading chains and sets: %w", err)
+	}
+	for i, op := range tx.Ops {
+		if err := st.apply(op); err != nil {
+			return &OpError{Index: i, Op: op, Err: err}
+		}
+	}
+	return nil
+}
+
+func (n *Netlink) preflightRead() (*preflightState, error) {
+	st := &preflightState{chains: map[string]preflightChain{}, sets: map[string]SetType{}}
+	if _, err := n.conn.ListTableOfFamily(TableName, nftables.TableFamilyINet); err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return st, nil
+		}
+		return nil, err
+	}
+	st.table = true
+	chains, err := n.conn.ListChainsOfTableFamily(nftables.TableFamilyINet)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range chains {
+		if c.Table == nil || c.Table.Name != TableName {
+			continue
+		}
+		var pc preflightChain
+		if c.Hooknum != nil {
+			pc.base = &BaseChain{Hook: hookName(nftables.TableFamilyINet, *c.Hooknum)}
+			if c.Priority != nil {
+				pc.base.Priority = int32(*c.Priority)
+			}
+		}
+		st.chains[c.Name] = pc
+	}
+	sets, err := n.listSets()
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range sets {
+		st.sets[s.Name] = s.Type
+	}
+	return st, nil
+}
+
+// apply checks op against the state and updates the state as the kernel
+// would. Errors the kernel reports precisely itself (missing objects and
+// so on) are left to it.
+func (st *preflightState) apply(op Op) error {
+	switch op.Verb {
+	case AddTable:
+		st.table = true
+	case DeleteTable:
+		st.table = false
+		clear(st.chains)
+		clear(st.sets)
+	case AddChain:
+		if op.Chain == nil {
+			return nil
+		}
+		old, ok := st.chains[op.Chain.Name]
+		switch {
+		case !ok:
+			st.chains[op.Chain.Name] = preflightChain{base: op.Chain.Base}
+		case (old.base == nil) != (op.Chain.Base == nil):
+			return fmt.Errorf("chain exists as another kind: %w", ErrExists)
+		case old.base != nil && (old.base.Hook != op.Chain.Base.Hook || old.base.Priority != op.Chain.Base.Priority):
+			return fmt.Errorf("base chain exists on hook %s priority %d: %w", old.base.Hook, old.base.Priority, ErrBusy)
+		}
+	case DeleteChain:
+		delete(st.chains, op.Name)
+	case AddSet:
+		if _, ok := st.sets[op.Name]; !ok && op.Set != nil {
+			st.sets[op.Name] = op.Set.Type
+		}
+	case DeleteSet:
+		delete(st.sets, op.Name)
+	case AddRule:
+		if op.Rule == nil {
+			return nil
+		}
+		for _, e := range op.Rule.Exprs {
+			l, ok := e.(AddrInSet)
+			if !ok {
+				continue
+			}
+			if t, ok := st.sets[l.Set]; ok && (t == SetIPv4) != (l.Family == IPv4) {
+				return fmt.Errorf("set %q has type %s, not %s: %w", l.Set, t, l.Family, ErrInvalid)
+			}
+		}
+	}
+	return nil
+}
