@@ -90,22 +90,26 @@ func samePolicyName(k Kind, a, b string) bool {
 }
 
 // Encode returns r as Calico stores it: compact JSON with apiVersion and kind
-// set.
+// set. It does not modify r.
 func Encode(r Resource) ([]byte, error) {
-	setTypeMeta(r)
-	return json.Marshal(r)
-}
-
-func setTypeMeta(r Resource) {
 	tm := TypeMeta{APIVersion: APIVersion, Kind: string(r.GetKind())}
 	switch v := r.(type) {
 	case *HostEndpoint:
-		v.TypeMeta = tm
+		c := *v
+		c.TypeMeta = tm
+		return json.Marshal(&c)
 	case *GlobalNetworkPolicy:
-		v.TypeMeta = tm
+		c := *v
+		c.TypeMeta = tm
+		return json.Marshal(&c)
 	case *GlobalNetworkSet:
-		v.TypeMeta = tm
+		c := *v
+		c.TypeMeta = tm
+		return json.Marshal(&c)
 	case *FelixConfiguration:
-		v.TypeMeta = tm
+		c := *v
+		c.TypeMeta = tm
+		return json.Marshal(&c)
 	}
+	return nil, fmt.Errorf("encode: unknown resource type %T", r)
 }

@@ -1,0 +1,33 @@
+package main
+
+import (
+	"fmt"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// newLogger builds the process logger. The returned level can be changed at
+// run time.
+func newLogger(level, format string) (*zap.Logger, zap.AtomicLevel, error) {
+	lvl, err := zap.ParseAtomicLevel(level)
+	if err != nil {
+		return nil, lvl, fmt.Errorf("--log-level %q: %w", level, err)
+	}
+	var cfg zap.Config
+	if format == "json" {
+		cfg = zap.NewProductionConfig()
+	} else {
+		cfg = zap.NewDevelopmentConfig()
+		cfg.Development = false
+		cfg.EncoderConfig.EncodeLevel = zapcore.CapitalLevelEncoder
+		cfg.DisableStacktrace = true
+	}
+	cfg.Level = lvl
+	cfg.Sampling = nil
+	log, err := cfg.Build()
+	if err != nil {
+		return nil, lvl, fmt.Errorf("build logger: %w", err)
+	}
+	return log, lvl, nil
+}
