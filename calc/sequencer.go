@@ -1,7 +1,8 @@
 package calc
 
 import (
-	"sort"
+	"maps"
+	"slices"
 
 	"github.com/untrackd/untrackd/proto"
 )
@@ -179,37 +180,37 @@ func (s *Sequencer) Flush() []*proto.ToDataplane {
 	if s.config != nil {
 		emit(&proto.ToDataplane{Payload: &proto.ToDataplane_ConfigUpdate{ConfigUpdate: s.config}})
 	}
-	for _, id := range sortedKeys(s.ipsetFull) {
+	for _, id := range slices.Sorted(maps.Keys(s.ipsetFull)) {
 		emit(&proto.ToDataplane{Payload: &proto.ToDataplane_IpsetUpdate{IpsetUpdate: &proto.IPSetUpdate{
-			Id: id, Members: sortedKeys(s.ipsetFull[id])}}})
+			Id: id, Members: slices.Sorted(maps.Keys(s.ipsetFull[id]))}}})
 		s.sentIPSets[id] = true
 	}
-	for _, id := range sortedKeys(union(s.ipsetAdded, s.ipsetRemoved)) {
-		added, removed := sortedKeys(s.ipsetAdded[id]), sortedKeys(s.ipsetRemoved[id])
+	for _, id := range slices.Sorted(maps.Keys(union(s.ipsetAdded, s.ipsetRemoved))) {
+		added, removed := slices.Sorted(maps.Keys(s.ipsetAdded[id])), slices.Sorted(maps.Keys(s.ipsetRemoved[id]))
 		if len(added)+len(removed) == 0 {
 			continue
 		}
 		emit(&proto.ToDataplane{Payload: &proto.ToDataplane_IpsetDeltaUpdate{IpsetDeltaUpdate: &proto.IPSetDeltaUpdate{
 			Id: id, Added: added, Removed: removed}}})
 	}
-	for _, name := range sortedKeys(s.policyUpdates) {
+	for _, name := range slices.Sorted(maps.Keys(s.policyUpdates)) {
 		emit(&proto.ToDataplane{Payload: &proto.ToDataplane_ActivePolicyUpdate{ActivePolicyUpdate: &proto.ActivePolicyUpdate{
 			Name: name, Policy: s.policyUpdates[name]}}})
 		s.sentPolicies[name] = true
 	}
-	for _, name := range sortedKeys(s.endpointUpdates) {
+	for _, name := range slices.Sorted(maps.Keys(s.endpointUpdates)) {
 		emit(&proto.ToDataplane{Payload: &proto.ToDataplane_HostEndpointUpdate{HostEndpointUpdate: s.endpointUpdates[name]}})
 		s.sentEndpoints[name] = true
 	}
-	for _, name := range sortedKeys(s.endpointRemoves) {
+	for _, name := range slices.Sorted(maps.Keys(s.endpointRemoves)) {
 		emit(&proto.ToDataplane{Payload: &proto.ToDataplane_HostEndpointRemove{HostEndpointRemove: &proto.HostEndpointRemove{Name: name}}})
 		delete(s.sentEndpoints, name)
 	}
-	for _, name := range sortedKeys(s.policyRemoves) {
+	for _, name := range slices.Sorted(maps.Keys(s.policyRemoves)) {
 		emit(&proto.ToDataplane{Payload: &proto.ToDataplane_ActivePolicyRemove{ActivePolicyRemove: &proto.ActivePolicyRemove{Name: name}}})
 		delete(s.sentPolicies, name)
 	}
-	for _, id := range sortedKeys(s.ipsetRemoves) {
+	for _, id := range slices.Sorted(maps.Keys(s.ipsetRemoves)) {
 		emit(&proto.ToDataplane{Payload: &proto.ToDataplane_IpsetRemove{IpsetRemove: &proto.IPSetRemove{Id: id}}})
 		delete(s.sentIPSets, id)
 	}
@@ -230,13 +231,4 @@ func union(a, b map[string]map[string]bool) map[string]bool {
 		u[k] = true
 	}
 	return u
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"maps"
 	"slices"
 
 	"github.com/untrackd/untrackd/dataplane/nft"
@@ -30,7 +31,7 @@ func plan(have *nft.TableState, want *render.Ruleset, elems map[string][]nft.Int
 		tx.AddTable()
 		have = &nft.TableState{}
 	}
-	for _, name := range sortedKeys(want.Sets) {
+	for _, name := range slices.Sorted(maps.Keys(want.Sets)) {
 		old := have.Sets[name]
 		if old == nil || old.Type != want.Sets[name].Type {
 			if old != nil { // a set's type cannot change; recreate it
@@ -44,13 +45,13 @@ func plan(have *nft.TableState, want *render.Ruleset, elems map[string][]nft.Int
 		tx.DeleteElements(name, del)
 		tx.AddElements(name, add)
 	}
-	for _, name := range sortedKeys(want.Chains) {
+	for _, name := range slices.Sorted(maps.Keys(want.Chains)) {
 		c, old := want.Chains[name], have.Chains[name]
 		if old == nil || !sameBase(old.Base, c.Base) {
 			tx.AddChain(*c)
 		}
 	}
-	for _, name := range sortedKeys(want.Chains) {
+	for _, name := range slices.Sorted(maps.Keys(want.Chains)) {
 		c, old := want.Chains[name], have.Chains[name]
 		if old != nil && slices.Equal(old.Hashes(), ruleHashes(c)) {
 			continue
@@ -63,7 +64,7 @@ func plan(have *nft.TableState, want *render.Ruleset, elems map[string][]nft.Int
 		}
 	}
 	var obsolete []string
-	for _, name := range sortedKeys(have.Chains) {
+	for _, name := range slices.Sorted(maps.Keys(have.Chains)) {
 		if want.Chains[name] == nil {
 			obsolete = append(obsolete, name)
 			if len(have.Chains[name].Rules) > 0 {
@@ -74,7 +75,7 @@ func plan(have *nft.TableState, want *render.Ruleset, elems map[string][]nft.Int
 	for _, name := range obsolete {
 		tx.DeleteChain(name)
 	}
-	for _, name := range sortedKeys(have.Sets) {
+	for _, name := range slices.Sorted(maps.Keys(have.Sets)) {
 		if _, ok := want.Sets[name]; !ok {
 			tx.DeleteSet(name)
 		}
@@ -157,13 +158,4 @@ func stateAfter(want *render.Ruleset, elems map[string][]nft.Interval) *nft.Tabl
 		st.Sets[name] = &nft.SetState{Set: s, Elements: elems[name]}
 	}
 	return st
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

@@ -3,6 +3,8 @@ package nft
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -345,7 +347,7 @@ func (f *Fake) Dump() string {
 	}
 	var b strings.Builder
 	b.WriteString("table inet " + TableName + " {\n")
-	for _, name := range sortedKeys(t.sets) {
+	for _, name := range slices.Sorted(maps.Keys(t.sets)) {
 		s := t.sets[name]
 		fmt.Fprintf(&b, "\tset %s {\n\t\ttype %s\n\t\tflags interval\n", name, s.set.Type)
 		if len(s.elements) > 0 {
@@ -357,7 +359,7 @@ func (f *Fake) Dump() string {
 		}
 		b.WriteString("\t}\n")
 	}
-	for _, name := range sortedKeys(t.chains) {
+	for _, name := range slices.Sorted(maps.Keys(t.chains)) {
 		c := t.chains[name]
 		fmt.Fprintf(&b, "\tchain %s {\n", name)
 		if c.base != nil {
@@ -387,13 +389,4 @@ func (f *Fake) Rules(chain string) []Rule {
 		rs = append(rs, r.rule)
 	}
 	return rs
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -2,6 +2,7 @@ package nft
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
 	"reflect"
 	"slices"
@@ -16,14 +17,14 @@ func canonState(st *TableState) string {
 		return "<no table>"
 	}
 	var b strings.Builder
-	for _, name := range sortedKeys(st.Sets) {
+	for _, name := range slices.Sorted(maps.Keys(st.Sets)) {
 		s := st.Sets[name]
 		fmt.Fprintf(&b, "set %s type=%s comment=%q\n", s.Name, s.Type, s.Comment)
 		for _, e := range s.Elements {
 			fmt.Fprintf(&b, "  %s-%s\n", e.First, e.Last)
 		}
 	}
-	for _, name := range sortedKeys(st.Chains) {
+	for _, name := range slices.Sorted(maps.Keys(st.Chains)) {
 		c := st.Chains[name]
 		fmt.Fprintf(&b, "chain %s", c.Name)
 		if c.Base != nil {

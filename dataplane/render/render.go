@@ -1,7 +1,8 @@
 package render
 
 import (
-	"sort"
+	"maps"
+	"slices"
 
 	"github.com/untrackd/untrackd/dataplane/nft"
 	"github.com/untrackd/untrackd/proto"
@@ -58,7 +59,7 @@ func Render(cfg Config, in Input) *Ruleset {
 	rawOut := baseChain(ChainRawOutput, nft.HookOutput, nft.PriorityRaw)
 	rawOut.Rules = append(rawOut.Rules, failsafeRules(in.Config, false)...)
 
-	for _, iface := range sortedKeys(ifaces) {
+	for _, iface := range slices.Sorted(maps.Keys(ifaces)) {
 		hepName := ifaces[iface]
 		hep := in.Endpoints[hepName]
 		for _, dir := range []bool{true, false} {
@@ -111,7 +112,7 @@ func baseChain(name string, hook nft.Hook, prio int32) *nft.Chain {
 // claim one, the first by name wins, deterministically.
 func interfaceOwners(eps map[string]*proto.HostEndpointUpdate) map[string]string {
 	owners := map[string]string{}
-	for _, name := range sortedKeys(eps) {
+	for _, name := range slices.Sorted(maps.Keys(eps)) {
 		iface := eps[name].GetInterfaceName()
 		if iface == "" || iface == "*" {
 			continue
@@ -203,13 +204,4 @@ func logPrefix(cfg Config, policy string) string {
 		p = p[:127]
 	}
 	return p
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
