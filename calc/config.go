@@ -60,6 +60,7 @@ func (c *configResolver) flush() {
 	u := &proto.ConfigUpdate{
 		FailsafeInbound:  protoPorts(c.pick(func(s *model.FelixConfigurationSpec) *[]model.ProtoPort { return s.FailsafeInboundHostPorts }, DefaultFailsafeInbound)),
 		FailsafeOutbound: protoPorts(c.pick(func(s *model.FelixConfigurationSpec) *[]model.ProtoPort { return s.FailsafeOutboundHostPorts }, DefaultFailsafeOutbound)),
+		LogSeverity:      c.logSeverity(),
 	}
 	if c.last != nil && gproto.Equal(c.last, u) {
 		return
@@ -79,6 +80,17 @@ func (c *configResolver) pick(field func(*model.FelixConfigurationSpec) *[]model
 		}
 	}
 	return def
+}
+
+// logSeverity returns logSeverityScreen from the node resource if set, else
+// from the default one, else "".
+func (c *configResolver) logSeverity() string {
+	for _, s := range []*model.FelixConfigurationSpec{c.node, c.def} {
+		if s != nil && s.LogSeverityScreen != "" {
+			return s.LogSeverityScreen
+		}
+	}
+	return ""
 }
 
 func protoPorts(in []model.ProtoPort) []*proto.ProtoPort {

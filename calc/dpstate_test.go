@@ -168,7 +168,11 @@ func (d *dpState) summary(names map[string]string) string {
 			h.Normal.GetIngress(), h.Normal.GetEgress(), h.Forward.GetIngress(), h.Forward.GetEgress()))
 	}
 	if d.config != nil {
-		lines = append(lines, fmt.Sprintf("config in=%s out=%s", fmtPorts(d.config.FailsafeInbound), fmtPorts(d.config.FailsafeOutbound)))
+		line := fmt.Sprintf("config in=%s out=%s", fmtPorts(d.config.FailsafeInbound), fmtPorts(d.config.FailsafeOutbound))
+		if d.config.LogSeverity != "" {
+			line += " log=" + d.config.LogSeverity
+		}
+		lines = append(lines, line)
 	}
 	sort.Strings(lines)
 	return strings.Join(lines, "\n")

@@ -53,7 +53,7 @@ const (
 	felixOther = `{"apiVersion":"projectcalico.org/v3","kind":"FelixConfiguration","metadata":{"name":"node.other"},
 		"spec":{"failsafeInboundHostPorts":[{"protocol":"TCP","port":2222}]}}`
 	felixDefault = `{"apiVersion":"projectcalico.org/v3","kind":"FelixConfiguration","metadata":{"name":"default"},
-		"spec":{"failsafeInboundHostPorts":[],"failsafeOutboundHostPorts":[{"protocol":"UDP","port":53}]}}`
+		"spec":{"failsafeInboundHostPorts":[],"failsafeOutboundHostPorts":[{"protocol":"UDP","port":53}],"logSeverityScreen":"Warning"}}`
 )
 
 const defaultConfig = "config in=[tcp:22 udp:68 tcp:179 tcp:2379 tcp:2380 tcp:5473 tcp:6443 tcp:6666 tcp:6667] out=[udp:53 udp:67 tcp:179 tcp:2379 tcp:2380 tcp:5473 tcp:6443 tcp:6666 tcp:6667]"
@@ -102,7 +102,7 @@ policy memcached-server untracked=true prednat=false fwd=true`}
 		fcKey("node.memcached-node-1"):     felixNode,
 		fcKey("default"):                   felixDefault,
 		fcKey("node.other"):                felixOther,
-	}, want: `config in=[tcp:22] out=[udp:53]
+	}, want: `config in=[tcp:22] out=[udp:53] log=Warning
 hep memcached-node-1-eth0 iface="eth0" v4=[10.128.0.162] v6=[] untracked=[deny-bad memcached-server]/[memcached-server] prednat=[pre] normal=[allow-ssh]/[fwd] forward=[]/[fwd]
 ipset set(memcached == "client") = []
 policy allow-ssh in ACTION_ALLOW proto=6 dport=22-22 (allow-ssh ingress 0)

@@ -35,6 +35,8 @@ type ApplyResult struct {
 	Duration time.Duration
 	Ops      int  // operations in the transaction (0: nothing to do)
 	Resynced bool // the kernel state was read back first
+	// Status is the state now in the kernel; set when Err is nil.
+	Status *Status
 }
 
 // Driver keeps untrackd's table in line with the calculation graph's
@@ -99,6 +101,7 @@ func (d *Driver) Apply(ctx context.Context) (ApplyResult, error) {
 	}
 	d.believed = stateAfter(want, elems)
 	res.Duration = time.Since(start)
+	res.Status = d.desired.status(d.believed)
 	return res, nil
 }
 

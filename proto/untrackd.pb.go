@@ -38,15 +38,21 @@ const (
 	// Members are CIDRs ("10.0.0.0/8", "fd00::1/128"), IPv4 and IPv6 mixed; the
 	// dataplane keeps the two families in separate kernel sets.
 	IPSetType_IP_SET_NETS IPSetType = 0
+	// Members are "address,protocol:port" ("10.0.0.1,tcp:11211",
+	// "fd00::1,udp:53"): the named port of an endpoint resolved to its address
+	// and port number, as Felix's named-port IP sets.
+	IPSetType_IP_SET_NAMED_PORTS IPSetType = 1
 )
 
 // Enum value maps for IPSetType.
 var (
 	IPSetType_name = map[int32]string{
 		0: "IP_SET_NETS",
+		1: "IP_SET_NAMED_PORTS",
 	}
 	IPSetType_value = map[string]int32{
-		"IP_SET_NETS": 0,
+		"IP_SET_NETS":        0,
+		"IP_SET_NAMED_PORTS": 1,
 	}
 )
 
@@ -143,6 +149,8 @@ type ToDataplane struct {
 	//	*ToDataplane_ActivePolicyRemove
 	//	*ToDataplane_HostEndpointUpdate
 	//	*ToDataplane_HostEndpointRemove
+	//	*ToDataplane_ActiveProfileUpdate
+	//	*ToDataplane_ActiveProfileRemove
 	Payload       isToDataplane_Payload `protobuf_oneof:"payload"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -266,6 +274,24 @@ func (x *ToDataplane) GetHostEndpointRemove() *HostEndpointRemove {
 	return nil
 }
 
+func (x *ToDataplane) GetActiveProfileUpdate() *ActiveProfileUpdate {
+	if x != nil {
+		if x, ok := x.Payload.(*ToDataplane_ActiveProfileUpdate); ok {
+			return x.ActiveProfileUpdate
+		}
+	}
+	return nil
+}
+
+func (x *ToDataplane) GetActiveProfileRemove() *ActiveProfileRemove {
+	if x != nil {
+		if x, ok := x.Payload.(*ToDataplane_ActiveProfileRemove); ok {
+			return x.ActiveProfileRemove
+		}
+	}
+	return nil
+}
+
 type isToDataplane_Payload interface {
 	isToDataplane_Payload()
 }
@@ -306,6 +332,14 @@ type ToDataplane_HostEndpointRemove struct {
 	HostEndpointRemove *HostEndpointRemove `protobuf:"bytes,9,opt,name=host_endpoint_remove,json=hostEndpointRemove,proto3,oneof"`
 }
 
+type ToDataplane_ActiveProfileUpdate struct {
+	ActiveProfileUpdate *ActiveProfileUpdate `protobuf:"bytes,10,opt,name=active_profile_update,json=activeProfileUpdate,proto3,oneof"`
+}
+
+type ToDataplane_ActiveProfileRemove struct {
+	ActiveProfileRemove *ActiveProfileRemove `protobuf:"bytes,11,opt,name=active_profile_remove,json=activeProfileRemove,proto3,oneof"`
+}
+
 func (*ToDataplane_InSync) isToDataplane_Payload() {}
 
 func (*ToDataplane_ConfigUpdate) isToDataplane_Payload() {}
@@ -323,6 +357,10 @@ func (*ToDataplane_ActivePolicyRemove) isToDataplane_Payload() {}
 func (*ToDataplane_HostEndpointUpdate) isToDataplane_Payload() {}
 
 func (*ToDataplane_HostEndpointRemove) isToDataplane_Payload() {}
+
+func (*ToDataplane_ActiveProfileUpdate) isToDataplane_Payload() {}
+
+func (*ToDataplane_ActiveProfileRemove) isToDataplane_Payload() {}
 
 // InSync says the dataplane now has the complete desired state: it may prune
 // anything it has not been told about.
@@ -368,8 +406,11 @@ type ConfigUpdate struct {
 	// Failsafe ports: traffic to or from them is always allowed and tracked.
 	FailsafeInbound  []*ProtoPort `protobuf:"bytes,1,rep,name=failsafe_inbound,json=failsafeInbound,proto3" json:"failsafe_inbound,omitempty"`
 	FailsafeOutbound []*ProtoPort `protobuf:"bytes,2,rep,name=failsafe_outbound,json=failsafeOutbound,proto3" json:"failsafe_outbound,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Log level from FelixConfiguration logSeverityScreen ("" = unset):
+	// Debug, Info, Warning, Error, Fatal or Panic, any case.
+	LogSeverity   string `protobuf:"bytes,3,opt,name=log_severity,json=logSeverity,proto3" json:"log_severity,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ConfigUpdate) Reset() {
@@ -414,6 +455,13 @@ func (x *ConfigUpdate) GetFailsafeOutbound() []*ProtoPort {
 		return x.FailsafeOutbound
 	}
 	return nil
+}
+
+func (x *ConfigUpdate) GetLogSeverity() string {
+	if x != nil {
+		return x.LogSeverity
+	}
+	return ""
 }
 
 // ProtoPort is a failsafe entry: protocol ("tcp", "udp", "sctp"), port and an
@@ -907,6 +955,13 @@ type Rule struct {
 	NotSrcPorts    []*PortRange `protobuf:"bytes,19,rep,name=not_src_ports,json=notSrcPorts,proto3" json:"not_src_ports,omitempty"`
 	DstPorts       []*PortRange `protobuf:"bytes,20,rep,name=dst_ports,json=dstPorts,proto3" json:"dst_ports,omitempty"`
 	NotDstPorts    []*PortRange `protobuf:"bytes,21,rep,name=not_dst_ports,json=notDstPorts,proto3" json:"not_dst_ports,omitempty"`
+	// Named ports: the packet's address and port must be (or, for not_, must
+	// not be) a member of one of these IP_SET_NAMED_PORTS sets (OR within a
+	// field, like ports).
+	SrcNamedPortIpSetIds    []string `protobuf:"bytes,22,rep,name=src_named_port_ip_set_ids,json=srcNamedPortIpSetIds,proto3" json:"src_named_port_ip_set_ids,omitempty"`
+	NotSrcNamedPortIpSetIds []string `protobuf:"bytes,23,rep,name=not_src_named_port_ip_set_ids,json=notSrcNamedPortIpSetIds,proto3" json:"not_src_named_port_ip_set_ids,omitempty"`
+	DstNamedPortIpSetIds    []string `protobuf:"bytes,24,rep,name=dst_named_port_ip_set_ids,json=dstNamedPortIpSetIds,proto3" json:"dst_named_port_ip_set_ids,omitempty"`
+	NotDstNamedPortIpSetIds []string `protobuf:"bytes,25,rep,name=not_dst_named_port_ip_set_ids,json=notDstNamedPortIpSetIds,proto3" json:"not_dst_named_port_ip_set_ids,omitempty"`
 	// A stable id of the rule's source form (hash), and where it came from,
 	// e.g. "memcached-server ingress 0", for comments, logs and metrics.
 	RuleId        string `protobuf:"bytes,30,opt,name=rule_id,json=ruleId,proto3" json:"rule_id,omitempty"`
@@ -1085,6 +1140,34 @@ func (x *Rule) GetNotDstPorts() []*PortRange {
 	return nil
 }
 
+func (x *Rule) GetSrcNamedPortIpSetIds() []string {
+	if x != nil {
+		return x.SrcNamedPortIpSetIds
+	}
+	return nil
+}
+
+func (x *Rule) GetNotSrcNamedPortIpSetIds() []string {
+	if x != nil {
+		return x.NotSrcNamedPortIpSetIds
+	}
+	return nil
+}
+
+func (x *Rule) GetDstNamedPortIpSetIds() []string {
+	if x != nil {
+		return x.DstNamedPortIpSetIds
+	}
+	return nil
+}
+
+func (x *Rule) GetNotDstNamedPortIpSetIds() []string {
+	if x != nil {
+		return x.NotDstNamedPortIpSetIds
+	}
+	return nil
+}
+
 func (x *Rule) GetRuleId() string {
 	if x != nil {
 		return x.RuleId
@@ -1165,10 +1248,14 @@ type HostEndpointUpdate struct {
 	// Policies by kind. untracked: doNotTrack policies. pre_dnat: preDNAT
 	// policies (ingress only). normal: ordinary policies, for traffic to and
 	// from the host. forward: ordinary policies with applyOnForward.
-	Untracked     *PolicyList `protobuf:"bytes,5,opt,name=untracked,proto3" json:"untracked,omitempty"`
-	PreDnat       *PolicyList `protobuf:"bytes,6,opt,name=pre_dnat,json=preDnat,proto3" json:"pre_dnat,omitempty"`
-	Normal        *PolicyList `protobuf:"bytes,7,opt,name=normal,proto3" json:"normal,omitempty"`
-	Forward       *PolicyList `protobuf:"bytes,8,opt,name=forward,proto3" json:"forward,omitempty"`
+	Untracked *PolicyList `protobuf:"bytes,5,opt,name=untracked,proto3" json:"untracked,omitempty"`
+	PreDnat   *PolicyList `protobuf:"bytes,6,opt,name=pre_dnat,json=preDnat,proto3" json:"pre_dnat,omitempty"`
+	Normal    *PolicyList `protobuf:"bytes,7,opt,name=normal,proto3" json:"normal,omitempty"`
+	Forward   *PolicyList `protobuf:"bytes,8,opt,name=forward,proto3" json:"forward,omitempty"`
+	// Profiles (spec.profiles) in order; each is sent as ActiveProfileUpdate
+	// before the endpoint. Profiles apply after normal policy to traffic to
+	// and from the host.
+	Profiles      []string `protobuf:"bytes,9,rep,name=profiles,proto3" json:"profiles,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1259,6 +1346,13 @@ func (x *HostEndpointUpdate) GetForward() *PolicyList {
 	return nil
 }
 
+func (x *HostEndpointUpdate) GetProfiles() []string {
+	if x != nil {
+		return x.Profiles
+	}
+	return nil
+}
+
 // HostEndpointRemove deletes a host endpoint of this node.
 type HostEndpointRemove struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1304,11 +1398,163 @@ func (x *HostEndpointRemove) GetName() string {
 	return ""
 }
 
+// ActiveProfileUpdate creates or replaces a Profile some local host
+// endpoint lists.
+type ActiveProfileUpdate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Profile       *Profile               `protobuf:"bytes,2,opt,name=profile,proto3" json:"profile,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ActiveProfileUpdate) Reset() {
+	*x = ActiveProfileUpdate{}
+	mi := &file_proto_untrackd_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ActiveProfileUpdate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ActiveProfileUpdate) ProtoMessage() {}
+
+func (x *ActiveProfileUpdate) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_untrackd_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ActiveProfileUpdate.ProtoReflect.Descriptor instead.
+func (*ActiveProfileUpdate) Descriptor() ([]byte, []int) {
+	return file_proto_untrackd_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ActiveProfileUpdate) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ActiveProfileUpdate) GetProfile() *Profile {
+	if x != nil {
+		return x.Profile
+	}
+	return nil
+}
+
+// ActiveProfileRemove deletes a Profile no local host endpoint lists.
+type ActiveProfileRemove struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ActiveProfileRemove) Reset() {
+	*x = ActiveProfileRemove{}
+	mi := &file_proto_untrackd_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ActiveProfileRemove) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ActiveProfileRemove) ProtoMessage() {}
+
+func (x *ActiveProfileRemove) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_untrackd_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ActiveProfileRemove.ProtoReflect.Descriptor instead.
+func (*ActiveProfileRemove) Descriptor() ([]byte, []int) {
+	return file_proto_untrackd_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ActiveProfileRemove) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// Profile is a Profile's rules with selectors resolved, like Policy.
+type Profile struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	InboundRules  []*Rule                `protobuf:"bytes,1,rep,name=inbound_rules,json=inboundRules,proto3" json:"inbound_rules,omitempty"`
+	OutboundRules []*Rule                `protobuf:"bytes,2,rep,name=outbound_rules,json=outboundRules,proto3" json:"outbound_rules,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Profile) Reset() {
+	*x = Profile{}
+	mi := &file_proto_untrackd_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Profile) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Profile) ProtoMessage() {}
+
+func (x *Profile) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_untrackd_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Profile.ProtoReflect.Descriptor instead.
+func (*Profile) Descriptor() ([]byte, []int) {
+	return file_proto_untrackd_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *Profile) GetInboundRules() []*Rule {
+	if x != nil {
+		return x.InboundRules
+	}
+	return nil
+}
+
+func (x *Profile) GetOutboundRules() []*Rule {
+	if x != nil {
+		return x.OutboundRules
+	}
+	return nil
+}
+
 var File_proto_untrackd_proto protoreflect.FileDescriptor
 
 const file_proto_untrackd_proto_rawDesc = "" +
 	"\n" +
-	"\x14proto/untrackd.proto\x12\vuntrackd.v1\"\xab\x05\n" +
+	"\x14proto/untrackd.proto\x12\vuntrackd.v1\"\xdb\x06\n" +
 	"\vToDataplane\x12.\n" +
 	"\ain_sync\x18\x01 \x01(\v2\x13.untrackd.v1.InSyncH\x00R\x06inSync\x12@\n" +
 	"\rconfig_update\x18\x02 \x01(\v2\x19.untrackd.v1.ConfigUpdateH\x00R\fconfigUpdate\x12=\n" +
@@ -1318,12 +1564,16 @@ const file_proto_untrackd_proto_rawDesc = "" +
 	"\x14active_policy_update\x18\x06 \x01(\v2\x1f.untrackd.v1.ActivePolicyUpdateH\x00R\x12activePolicyUpdate\x12S\n" +
 	"\x14active_policy_remove\x18\a \x01(\v2\x1f.untrackd.v1.ActivePolicyRemoveH\x00R\x12activePolicyRemove\x12S\n" +
 	"\x14host_endpoint_update\x18\b \x01(\v2\x1f.untrackd.v1.HostEndpointUpdateH\x00R\x12hostEndpointUpdate\x12S\n" +
-	"\x14host_endpoint_remove\x18\t \x01(\v2\x1f.untrackd.v1.HostEndpointRemoveH\x00R\x12hostEndpointRemoveB\t\n" +
+	"\x14host_endpoint_remove\x18\t \x01(\v2\x1f.untrackd.v1.HostEndpointRemoveH\x00R\x12hostEndpointRemove\x12V\n" +
+	"\x15active_profile_update\x18\n" +
+	" \x01(\v2 .untrackd.v1.ActiveProfileUpdateH\x00R\x13activeProfileUpdate\x12V\n" +
+	"\x15active_profile_remove\x18\v \x01(\v2 .untrackd.v1.ActiveProfileRemoveH\x00R\x13activeProfileRemoveB\t\n" +
 	"\apayload\"\b\n" +
-	"\x06InSync\"\x96\x01\n" +
+	"\x06InSync\"\xb9\x01\n" +
 	"\fConfigUpdate\x12A\n" +
 	"\x10failsafe_inbound\x18\x01 \x03(\v2\x16.untrackd.v1.ProtoPortR\x0ffailsafeInbound\x12C\n" +
-	"\x11failsafe_outbound\x18\x02 \x03(\v2\x16.untrackd.v1.ProtoPortR\x10failsafeOutbound\"M\n" +
+	"\x11failsafe_outbound\x18\x02 \x03(\v2\x16.untrackd.v1.ProtoPortR\x10failsafeOutbound\x12!\n" +
+	"\flog_severity\x18\x03 \x01(\tR\vlogSeverity\"M\n" +
 	"\tProtoPort\x12\x1a\n" +
 	"\bprotocol\x18\x01 \x01(\tR\bprotocol\x12\x12\n" +
 	"\x04port\x18\x02 \x01(\rR\x04port\x12\x10\n" +
@@ -1351,7 +1601,7 @@ const file_proto_untrackd_proto_rawDesc = "" +
 	"\x10apply_on_forward\x18\x05 \x01(\bR\x0eapplyOnForward\"5\n" +
 	"\tPortRange\x12\x14\n" +
 	"\x05first\x18\x01 \x01(\rR\x05first\x12\x12\n" +
-	"\x04last\x18\x02 \x01(\rR\x04last\"\xbe\a\n" +
+	"\x04last\x18\x02 \x01(\rR\x04last\"\xb0\t\n" +
 	"\x04Rule\x12+\n" +
 	"\x06action\x18\x01 \x01(\x0e2\x13.untrackd.v1.ActionR\x06action\x12\x1d\n" +
 	"\n" +
@@ -1376,7 +1626,11 @@ const file_proto_untrackd_proto_rawDesc = "" +
 	"\tsrc_ports\x18\x12 \x03(\v2\x16.untrackd.v1.PortRangeR\bsrcPorts\x12:\n" +
 	"\rnot_src_ports\x18\x13 \x03(\v2\x16.untrackd.v1.PortRangeR\vnotSrcPorts\x123\n" +
 	"\tdst_ports\x18\x14 \x03(\v2\x16.untrackd.v1.PortRangeR\bdstPorts\x12:\n" +
-	"\rnot_dst_ports\x18\x15 \x03(\v2\x16.untrackd.v1.PortRangeR\vnotDstPorts\x12\x17\n" +
+	"\rnot_dst_ports\x18\x15 \x03(\v2\x16.untrackd.v1.PortRangeR\vnotDstPorts\x127\n" +
+	"\x19src_named_port_ip_set_ids\x18\x16 \x03(\tR\x14srcNamedPortIpSetIds\x12>\n" +
+	"\x1dnot_src_named_port_ip_set_ids\x18\x17 \x03(\tR\x17notSrcNamedPortIpSetIds\x127\n" +
+	"\x19dst_named_port_ip_set_ids\x18\x18 \x03(\tR\x14dstNamedPortIpSetIds\x12>\n" +
+	"\x1dnot_dst_named_port_ip_set_ids\x18\x19 \x03(\tR\x17notDstNamedPortIpSetIds\x12\x17\n" +
 	"\arule_id\x18\x1e \x01(\tR\x06ruleId\x12\x16\n" +
 	"\x06origin\x18\x1f \x01(\tR\x06originB\v\n" +
 	"\t_protocolB\x0f\n" +
@@ -1390,7 +1644,7 @@ const file_proto_untrackd_proto_rawDesc = "" +
 	"\n" +
 	"PolicyList\x12\x18\n" +
 	"\aingress\x18\x01 \x03(\tR\aingress\x12\x16\n" +
-	"\x06egress\x18\x02 \x03(\tR\x06egress\"\xe8\x02\n" +
+	"\x06egress\x18\x02 \x03(\tR\x06egress\"\x84\x03\n" +
 	"\x12HostEndpointUpdate\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12%\n" +
 	"\x0einterface_name\x18\x02 \x01(\tR\rinterfaceName\x12#\n" +
@@ -1399,11 +1653,21 @@ const file_proto_untrackd_proto_rawDesc = "" +
 	"\tuntracked\x18\x05 \x01(\v2\x17.untrackd.v1.PolicyListR\tuntracked\x122\n" +
 	"\bpre_dnat\x18\x06 \x01(\v2\x17.untrackd.v1.PolicyListR\apreDnat\x12/\n" +
 	"\x06normal\x18\a \x01(\v2\x17.untrackd.v1.PolicyListR\x06normal\x121\n" +
-	"\aforward\x18\b \x01(\v2\x17.untrackd.v1.PolicyListR\aforward\"(\n" +
+	"\aforward\x18\b \x01(\v2\x17.untrackd.v1.PolicyListR\aforward\x12\x1a\n" +
+	"\bprofiles\x18\t \x03(\tR\bprofiles\"(\n" +
 	"\x12HostEndpointRemove\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name*\x1c\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"Y\n" +
+	"\x13ActiveProfileUpdate\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12.\n" +
+	"\aprofile\x18\x02 \x01(\v2\x14.untrackd.v1.ProfileR\aprofile\")\n" +
+	"\x13ActiveProfileRemove\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"{\n" +
+	"\aProfile\x126\n" +
+	"\rinbound_rules\x18\x01 \x03(\v2\x11.untrackd.v1.RuleR\finboundRules\x128\n" +
+	"\x0eoutbound_rules\x18\x02 \x03(\v2\x11.untrackd.v1.RuleR\routboundRules*4\n" +
 	"\tIPSetType\x12\x0f\n" +
-	"\vIP_SET_NETS\x10\x00*L\n" +
+	"\vIP_SET_NETS\x10\x00\x12\x16\n" +
+	"\x12IP_SET_NAMED_PORTS\x10\x01*L\n" +
 	"\x06Action\x12\x10\n" +
 	"\fACTION_ALLOW\x10\x00\x12\x0f\n" +
 	"\vACTION_DENY\x10\x01\x12\x0e\n" +
@@ -1424,25 +1688,28 @@ func file_proto_untrackd_proto_rawDescGZIP() []byte {
 }
 
 var file_proto_untrackd_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_proto_untrackd_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_proto_untrackd_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_proto_untrackd_proto_goTypes = []any{
-	(IPSetType)(0),             // 0: untrackd.v1.IPSetType
-	(Action)(0),                // 1: untrackd.v1.Action
-	(*ToDataplane)(nil),        // 2: untrackd.v1.ToDataplane
-	(*InSync)(nil),             // 3: untrackd.v1.InSync
-	(*ConfigUpdate)(nil),       // 4: untrackd.v1.ConfigUpdate
-	(*ProtoPort)(nil),          // 5: untrackd.v1.ProtoPort
-	(*IPSetUpdate)(nil),        // 6: untrackd.v1.IPSetUpdate
-	(*IPSetDeltaUpdate)(nil),   // 7: untrackd.v1.IPSetDeltaUpdate
-	(*IPSetRemove)(nil),        // 8: untrackd.v1.IPSetRemove
-	(*ActivePolicyUpdate)(nil), // 9: untrackd.v1.ActivePolicyUpdate
-	(*ActivePolicyRemove)(nil), // 10: untrackd.v1.ActivePolicyRemove
-	(*Policy)(nil),             // 11: untrackd.v1.Policy
-	(*PortRange)(nil),          // 12: untrackd.v1.PortRange
-	(*Rule)(nil),               // 13: untrackd.v1.Rule
-	(*PolicyList)(nil),         // 14: untrackd.v1.PolicyList
-	(*HostEndpointUpdate)(nil), // 15: untrackd.v1.HostEndpointUpdate
-	(*HostEndpointRemove)(nil), // 16: untrackd.v1.HostEndpointRemove
+	(IPSetType)(0),              // 0: untrackd.v1.IPSetType
+	(Action)(0),                 // 1: untrackd.v1.Action
+	(*ToDataplane)(nil),         // 2: untrackd.v1.ToDataplane
+	(*InSync)(nil),              // 3: untrackd.v1.InSync
+	(*ConfigUpdate)(nil),        // 4: untrackd.v1.ConfigUpdate
+	(*ProtoPort)(nil),           // 5: untrackd.v1.ProtoPort
+	(*IPSetUpdate)(nil),         // 6: untrackd.v1.IPSetUpdate
+	(*IPSetDeltaUpdate)(nil),    // 7: untrackd.v1.IPSetDeltaUpdate
+	(*IPSetRemove)(nil),         // 8: untrackd.v1.IPSetRemove
+	(*ActivePolicyUpdate)(nil),  // 9: untrackd.v1.ActivePolicyUpdate
+	(*ActivePolicyRemove)(nil),  // 10: untrackd.v1.ActivePolicyRemove
+	(*Policy)(nil),              // 11: untrackd.v1.Policy
+	(*PortRange)(nil),           // 12: untrackd.v1.PortRange
+	(*Rule)(nil),                // 13: untrackd.v1.Rule
+	(*PolicyList)(nil),          // 14: untrackd.v1.PolicyList
+	(*HostEndpointUpdate)(nil),  // 15: untrackd.v1.HostEndpointUpdate
+	(*HostEndpointRemove)(nil),  // 16: untrackd.v1.HostEndpointRemove
+	(*ActiveProfileUpdate)(nil), // 17: untrackd.v1.ActiveProfileUpdate
+	(*ActiveProfileRemove)(nil), // 18: untrackd.v1.ActiveProfileRemove
+	(*Profile)(nil),             // 19: untrackd.v1.Profile
 }
 var file_proto_untrackd_proto_depIdxs = []int32{
 	3,  // 0: untrackd.v1.ToDataplane.in_sync:type_name -> untrackd.v1.InSync
@@ -1454,26 +1721,31 @@ var file_proto_untrackd_proto_depIdxs = []int32{
 	10, // 6: untrackd.v1.ToDataplane.active_policy_remove:type_name -> untrackd.v1.ActivePolicyRemove
 	15, // 7: untrackd.v1.ToDataplane.host_endpoint_update:type_name -> untrackd.v1.HostEndpointUpdate
 	16, // 8: untrackd.v1.ToDataplane.host_endpoint_remove:type_name -> untrackd.v1.HostEndpointRemove
-	5,  // 9: untrackd.v1.ConfigUpdate.failsafe_inbound:type_name -> untrackd.v1.ProtoPort
-	5,  // 10: untrackd.v1.ConfigUpdate.failsafe_outbound:type_name -> untrackd.v1.ProtoPort
-	0,  // 11: untrackd.v1.IPSetUpdate.type:type_name -> untrackd.v1.IPSetType
-	11, // 12: untrackd.v1.ActivePolicyUpdate.policy:type_name -> untrackd.v1.Policy
-	13, // 13: untrackd.v1.Policy.inbound_rules:type_name -> untrackd.v1.Rule
-	13, // 14: untrackd.v1.Policy.outbound_rules:type_name -> untrackd.v1.Rule
-	1,  // 15: untrackd.v1.Rule.action:type_name -> untrackd.v1.Action
-	12, // 16: untrackd.v1.Rule.src_ports:type_name -> untrackd.v1.PortRange
-	12, // 17: untrackd.v1.Rule.not_src_ports:type_name -> untrackd.v1.PortRange
-	12, // 18: untrackd.v1.Rule.dst_ports:type_name -> untrackd.v1.PortRange
-	12, // 19: untrackd.v1.Rule.not_dst_ports:type_name -> untrackd.v1.PortRange
-	14, // 20: untrackd.v1.HostEndpointUpdate.untracked:type_name -> untrackd.v1.PolicyList
-	14, // 21: untrackd.v1.HostEndpointUpdate.pre_dnat:type_name -> untrackd.v1.PolicyList
-	14, // 22: untrackd.v1.HostEndpointUpdate.normal:type_name -> untrackd.v1.PolicyList
-	14, // 23: untrackd.v1.HostEndpointUpdate.forward:type_name -> untrackd.v1.PolicyList
-	24, // [24:24] is the sub-list for method output_type
-	24, // [24:24] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	17, // 9: untrackd.v1.ToDataplane.active_profile_update:type_name -> untrackd.v1.ActiveProfileUpdate
+	18, // 10: untrackd.v1.ToDataplane.active_profile_remove:type_name -> untrackd.v1.ActiveProfileRemove
+	5,  // 11: untrackd.v1.ConfigUpdate.failsafe_inbound:type_name -> untrackd.v1.ProtoPort
+	5,  // 12: untrackd.v1.ConfigUpdate.failsafe_outbound:type_name -> untrackd.v1.ProtoPort
+	0,  // 13: untrackd.v1.IPSetUpdate.type:type_name -> untrackd.v1.IPSetType
+	11, // 14: untrackd.v1.ActivePolicyUpdate.policy:type_name -> untrackd.v1.Policy
+	13, // 15: untrackd.v1.Policy.inbound_rules:type_name -> untrackd.v1.Rule
+	13, // 16: untrackd.v1.Policy.outbound_rules:type_name -> untrackd.v1.Rule
+	1,  // 17: untrackd.v1.Rule.action:type_name -> untrackd.v1.Action
+	12, // 18: untrackd.v1.Rule.src_ports:type_name -> untrackd.v1.PortRange
+	12, // 19: untrackd.v1.Rule.not_src_ports:type_name -> untrackd.v1.PortRange
+	12, // 20: untrackd.v1.Rule.dst_ports:type_name -> untrackd.v1.PortRange
+	12, // 21: untrackd.v1.Rule.not_dst_ports:type_name -> untrackd.v1.PortRange
+	14, // 22: untrackd.v1.HostEndpointUpdate.untracked:type_name -> untrackd.v1.PolicyList
+	14, // 23: untrackd.v1.HostEndpointUpdate.pre_dnat:type_name -> untrackd.v1.PolicyList
+	14, // 24: untrackd.v1.HostEndpointUpdate.normal:type_name -> untrackd.v1.PolicyList
+	14, // 25: untrackd.v1.HostEndpointUpdate.forward:type_name -> untrackd.v1.PolicyList
+	19, // 26: untrackd.v1.ActiveProfileUpdate.profile:type_name -> untrackd.v1.Profile
+	13, // 27: untrackd.v1.Profile.inbound_rules:type_name -> untrackd.v1.Rule
+	13, // 28: untrackd.v1.Profile.outbound_rules:type_name -> untrackd.v1.Rule
+	29, // [29:29] is the sub-list for method output_type
+	29, // [29:29] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_proto_untrackd_proto_init() }
@@ -1491,6 +1763,8 @@ func file_proto_untrackd_proto_init() {
 		(*ToDataplane_ActivePolicyRemove)(nil),
 		(*ToDataplane_HostEndpointUpdate)(nil),
 		(*ToDataplane_HostEndpointRemove)(nil),
+		(*ToDataplane_ActiveProfileUpdate)(nil),
+		(*ToDataplane_ActiveProfileRemove)(nil),
 	}
 	file_proto_untrackd_proto_msgTypes[11].OneofWrappers = []any{}
 	type x struct{}
@@ -1499,7 +1773,7 @@ func file_proto_untrackd_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_untrackd_proto_rawDesc), len(file_proto_untrackd_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   15,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
