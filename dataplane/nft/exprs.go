@@ -90,6 +90,18 @@ type AddrInSet struct {
 	Neg    bool
 }
 
+// AddrPortInSet matches the (address, transport protocol, port) of the
+// packet's source (Field SrcAddr: saddr and sport) or destination against
+// an address-protocol-port set of Family. The rule must already have
+// restricted the family (NFProto); the set's members carry the protocol, so
+// no L4Proto match is needed.
+type AddrPortInSet struct {
+	Field  AddrField
+	Family Family
+	Set    string
+	Neg    bool
+}
+
 // Mark matches packets whose mark, ANDed with Mask, equals Value.
 type Mark struct{ Mask, Value uint32 }
 
@@ -158,6 +170,7 @@ func (L4Proto) isExpr()       {}
 func (Ports) isExpr()         {}
 func (Addrs) isExpr()         {}
 func (AddrInSet) isExpr()     {}
+func (AddrPortInSet) isExpr() {}
 func (Mark) isExpr()          {}
 func (CTStateIn) isExpr()     {}
 func (ICMP) isExpr()          {}
@@ -255,6 +268,14 @@ func (e Addrs) String() string {
 
 func (e AddrInSet) String() string {
 	return addrKey(e.Family, e.Field) + " " + neq(e.Neg) + "@" + e.Set
+}
+
+func (e AddrPortInSet) String() string {
+	port := "th dport"
+	if e.Field == SrcAddr {
+		port = "th sport"
+	}
+	return addrKey(e.Family, e.Field) + " . meta l4proto . " + port + " " + neq(e.Neg) + "@" + e.Set
 }
 
 func (e Mark) String() string {

@@ -42,7 +42,8 @@ type fakeChain struct {
 
 type fakeSet struct {
 	set      Set
-	elements []Interval // sorted, non-overlapping
+	elements []Interval // address sets: sorted, non-overlapping
+	tuples   []AddrPort // address-protocol-port sets: sorted, unique
 }
 
 type fakeTable struct {
@@ -79,7 +80,7 @@ func (f *Fake) List(context.Context) (*TableState, error) {
 		st.Chains[name] = cs
 	}
 	for name, s := range f.table.sets {
-		st.Sets[name] = &SetState{Set: s.set, Elements: append([]Interval(nil), s.elements...)}
+		st.Sets[name] = &SetState{Set: s.set, Elements: append([]Interval(nil), s.elements...), Tuples: append([]AddrPort(nil), s.tuples...)}
 	}
 	return st, nil
 }
@@ -121,6 +122,7 @@ func (t *fakeTable) clone() *fakeTable {
 	for n, s := range t.sets {
 		cs := *s
 		cs.elements = append([]Interval(nil), s.elements...)
+		cs.tuples = append([]AddrPort(nil), s.tuples...)
 		c.sets[n] = &cs
 	}
 	return c
@@ -211,11 +213,20 @@ func (t *fakeTable) applyInTable(op Op, handle *uint64) error {
 		if !ok {
 			return ErrNotFound
 		}
+		if s.set.Type.IsAddrPort() != (len(op.Tuples) > 0) || len(op.Elements) > 0 && len(op.Tuples) > 0 {
+			return fmt.Errorf("elements of the wrong kind for a %s set: %w", s.set.Type, ErrInvalid)
+		}
+		if len(op.Tuples) > 0 {
+			return s.addTuples(op.Tuples)
+		}
 		return s.add(op.Elements)
 	case DeleteElements:
 		s, ok := t.sets[op.Name]
 		if !ok {
 			return ErrNotFound
+		}
+		if len(op.Tuples) > 0 {
+			return s.removeTuples(op.Tuples)
 		}
 		return s.remove(op.Elements)
 	default:
@@ -272,14 +283,26 @@ func (t *fakeTable) checkRefs(chain string, r Rule) error {
 				return fmt.Errorf("jump to itself: %w", ErrLoop)
 			}
 		case AddrInSet:
-			s, ok := t.sets[e.Set]
-			if !ok {
-				return fmt.Errorf("set %q: %w", e.Set, ErrNotFound)
+			if err := t.checkSet(e.Set, e.Family, false); err != nil {
+				return err
 			}
-			if (s.set.Type == SetIPv4) != (e.Family == IPv4) {
-				return fmt.Errorf("set %q has type %s: %w", e.Set, s.set.Type, ErrInvalid)
+		case AddrPortInSet:
+			if err := t.checkSet(e.Set, e.Family, true); err != nil {
+				return err
 			}
 		}
+	}
+	return nil
+}
+
+// checkSet rejects a lookup in a missing set or one of the wrong type.
+func (t *fakeTable) checkSet(name string, f Family, addrPort bool) error {
+	s, ok := t.sets[name]
+	if !ok {
+		return fmt.Errorf("set %q: %w", name, ErrNotFound)
+	}
+	if s.set.Type.Family() != f || s.set.Type.IsAddrPort() != addrPort {
+		return fmt.Errorf("set %q has type %s: %w", name, s.set.Type, ErrInvalid)
 	}
 	return nil
 }
@@ -301,8 +324,15 @@ func (t *fakeTable) setReferenced(name string) bool {
 	for _, c := range t.chains {
 		for _, r := range c.rules {
 			for _, e := range r.rule.Exprs {
-				if s, ok := e.(AddrInSet); ok && s.Set == name {
-					return true
+				switch e := e.(type) {
+				case AddrInSet:
+					if e.Set == name {
+						return true
+					}
+				case AddrPortInSet:
+					if e.Set == name {
+						return true
+					}
 				}
 			}
 		}
@@ -337,6 +367,31 @@ func (s *fakeSet) remove(ivs []Interval) error {
 	return nil
 }
 
+func (s *fakeSet) addTuples(els []AddrPort) error {
+	for _, e := range els {
+		if e.Addr.Is4() != (s.set.Type.Family() == IPv4) {
+			return fmt.Errorf("element %s: %w", e, ErrInvalid)
+		}
+		i, found := slices.BinarySearchFunc(s.tuples, e, AddrPort.Compare)
+		if found {
+			return fmt.Errorf("element %s: %w", e, ErrExists)
+		}
+		s.tuples = slices.Insert(s.tuples, i, e)
+	}
+	return nil
+}
+
+func (s *fakeSet) removeTuples(els []AddrPort) error {
+	for _, e := range els {
+		i, found := slices.BinarySearchFunc(s.tuples, e, AddrPort.Compare)
+		if !found {
+			return fmt.Errorf("element %s: %w", e, ErrNotFound)
+		}
+		s.tuples = slices.Delete(s.tuples, i, i+1)
+	}
+	return nil
+}
+
 // Dump renders the table as canonical nft text: sets then chains, each
 // sorted by name, rules in order, with their human comments. It returns ""
 // if there is no table.
@@ -349,12 +404,19 @@ func (f *Fake) Dump() string {
 	b.WriteString("table inet " + TableName + " {\n")
 	for _, name := range slices.Sorted(maps.Keys(t.sets)) {
 		s := t.sets[name]
-		fmt.Fprintf(&b, "\tset %s {\n\t\ttype %s\n\t\tflags interval\n", name, s.set.Type)
-		if len(s.elements) > 0 {
-			items := make([]string, len(s.elements))
-			for i, e := range s.elements {
-				items[i] = e.String()
+		fmt.Fprintf(&b, "\tset %s {\n\t\ttype %s\n", name, s.set.Type)
+		var items []string
+		if s.set.Type.IsAddrPort() {
+			for _, e := range s.tuples {
+				items = append(items, e.String())
 			}
+		} else {
+			b.WriteString("\t\tflags interval\n")
+			for _, e := range s.elements {
+				items = append(items, e.String())
+			}
+		}
+		if len(items) > 0 {
 			fmt.Fprintf(&b, "\t\telements = { %s }\n", strings.Join(items, ", "))
 		}
 		b.WriteString("\t}\n")

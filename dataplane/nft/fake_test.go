@@ -3,7 +3,9 @@ package nft
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
+	"strings"
 	"testing"
 )
 
@@ -145,5 +147,47 @@ func TestIntervalString(t *testing.T) {
 	r := Interval{First: netip.MustParseAddr("10.0.0.1"), Last: netip.MustParseAddr("10.0.0.6")}
 	if r.String() != "10.0.0.1-10.0.0.6" {
 		t.Errorf("range: %s", r)
+	}
+}
+
+func TestFakeAddrPortSets(t *testing.T) {
+	f := NewFake()
+	ap := func(a string, proto uint8, port uint16) AddrPort {
+		return AddrPort{Addr: netip.MustParseAddr(a), Proto: proto, Port: port}
+	}
+	tx := &Transaction{}
+	tx.AddTable()
+	tx.AddChain(Chain{Name: "c"})
+	tx.AddSet(Set{Name: "np4", Type: SetIPv4ProtoPort})
+	tx.AddTuples("np4", []AddrPort{ap("10.0.0.2", 6, 80), ap("10.0.0.1", 17, 53), ap("10.0.0.1", 6, 80)})
+	tx.AddRule("c", Rule{Exprs: []Expr{NFProto{Family: IPv4}, AddrPortInSet{Field: DstAddr, Family: IPv4, Set: "np4"}, Verdict{Kind: Accept}}})
+	if err := f.Run(context.Background(), tx); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := f.List(context.Background())
+	if got := fmt.Sprint(st.Sets["np4"].Tuples); got != "[10.0.0.1 . tcp . 80 10.0.0.1 . udp . 53 10.0.0.2 . tcp . 80]" {
+		t.Fatalf("tuples %s", got)
+	}
+	for _, bad := range []func(tx *Transaction){
+		func(tx *Transaction) { tx.AddTuples("np4", []AddrPort{ap("10.0.0.1", 6, 80)}) },                        // exists
+		func(tx *Transaction) { tx.DeleteTuples("np4", []AddrPort{ap("10.0.0.9", 6, 80)}) },                     // missing
+		func(tx *Transaction) { tx.AddTuples("np4", []AddrPort{ap("fd00::1", 6, 80)}) },                         // family
+		func(tx *Transaction) { tx.AddElements("np4", []Interval{iv("10.0.0.0/8")}) },                           // kind
+		func(tx *Transaction) { tx.DeleteSet("np4") },                                                           // in use
+		func(tx *Transaction) { tx.AddRule("c", Rule{Exprs: []Expr{AddrPortInSet{Family: IPv4, Set: "np4"}}}) }, // no nfproto
+	} {
+		tx := &Transaction{}
+		bad(tx)
+		if err := f.Run(context.Background(), tx); err == nil {
+			t.Errorf("%v accepted", tx.Ops)
+		}
+	}
+	tx = &Transaction{}
+	tx.DeleteTuples("np4", []AddrPort{ap("10.0.0.1", 17, 53)})
+	if err := f.Run(context.Background(), tx); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(f.Dump(), "elements = { 10.0.0.1 . tcp . 80, 10.0.0.2 . tcp . 80 }") {
+		t.Fatalf("dump:\n%s", f.Dump())
 	}
 }

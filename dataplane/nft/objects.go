@@ -72,13 +72,30 @@ func (r Rule) String() string {
 // SetType is the key type of a set.
 type SetType string
 
-// Set key types.
+// Set key types. The address types are interval sets whose elements are
+// Intervals; the address-protocol-port types are plain (hash) sets whose
+// elements are AddrPorts, used for named ports.
 const (
 	SetIPv4 SetType = "ipv4_addr"
 	SetIPv6 SetType = "ipv6_addr"
+
+	SetIPv4ProtoPort SetType = "ipv4_addr . inet_proto . inet_service"
+	SetIPv6ProtoPort SetType = "ipv6_addr . inet_proto . inet_service"
 )
 
-// Set is a named interval set of addresses.
+// IsAddrPort reports whether sets of type t hold AddrPorts.
+func (t SetType) IsAddrPort() bool { return t == SetIPv4ProtoPort || t == SetIPv6ProtoPort }
+
+// Family returns the IP family of t's addresses.
+func (t SetType) Family() Family {
+	if t == SetIPv6 || t == SetIPv6ProtoPort {
+		return IPv6
+	}
+	return IPv4
+}
+
+// Set is a named set: an interval set of addresses, or a set of
+// address-protocol-port tuples (see SetType).
 type Set struct {
 	Name    string
 	Type    SetType
@@ -139,4 +156,28 @@ func (iv Interval) Less(o Interval) bool {
 		return iv.First.Less(o.First)
 	}
 	return iv.Last.Less(o.Last)
+}
+
+// AddrPort is an element of an address-protocol-port set: a named port of an
+// endpoint, resolved to its address, IP protocol and port number.
+type AddrPort struct {
+	Addr  netip.Addr
+	Proto uint8
+	Port  uint16
+}
+
+// String renders the element as nft does: "10.0.0.1 . tcp . 11211".
+func (e AddrPort) String() string {
+	return fmt.Sprintf("%s . %s . %d", e.Addr, ProtoName(e.Proto), e.Port)
+}
+
+// Compare orders elements by address, protocol, then port.
+func (e AddrPort) Compare(o AddrPort) int {
+	if c := e.Addr.Compare(o.Addr); c != 0 {
+		return c
+	}
+	if e.Proto != o.Proto {
+		return int(e.Proto) - int(o.Proto)
+	}
+	return int(e.Port) - int(o.Port)
 }

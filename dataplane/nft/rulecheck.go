@@ -51,6 +51,10 @@ func (d *ruleDeps) observe(e Expr) error {
 		if d.family != e.Family {
 			return fmt.Errorf("address match needs a preceding meta nfproto %s: %w", e.Family, ErrInvalid)
 		}
+	case AddrPortInSet:
+		if d.family != e.Family {
+			return fmt.Errorf("address match needs a preceding meta nfproto %s: %w", e.Family, ErrInvalid)
+		}
 	case ICMP:
 		want := 1
 		if e.V6 {

@@ -31,7 +31,8 @@ type Op struct {
 	Rule     *Rule      // AddRule
 	Handle   uint64     // DeleteRule
 	Set      *Set       // AddSet
-	Elements []Interval // AddElements, DeleteElements
+	Elements []Interval // AddElements, DeleteElements on address sets
+	Tuples   []AddrPort // AddElements, DeleteElements on address-protocol-port sets
 }
 
 // Transaction is an ordered list of operations applied atomically by
@@ -89,6 +90,21 @@ func (t *Transaction) DeleteSet(name string) {
 func (t *Transaction) AddElements(set string, ivs []Interval) {
 	if len(ivs) > 0 {
 		t.Ops = append(t.Ops, Op{Verb: AddElements, Name: set, Elements: ivs})
+	}
+}
+
+// AddTuples adds elements to an address-protocol-port set. Adding one that
+// is already present is an error.
+func (t *Transaction) AddTuples(set string, els []AddrPort) {
+	if len(els) > 0 {
+		t.Ops = append(t.Ops, Op{Verb: AddElements, Name: set, Tuples: els})
+	}
+}
+
+// DeleteTuples removes elements from an address-protocol-port set.
+func (t *Transaction) DeleteTuples(set string, els []AddrPort) {
+	if len(els) > 0 {
+		t.Ops = append(t.Ops, Op{Verb: DeleteElements, Name: set, Tuples: els})
 	}
 }
 

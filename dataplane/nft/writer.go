@@ -59,9 +59,11 @@ func (c *ChainState) Hashes() []string {
 	return h
 }
 
-// SetState is a set and its elements as found in the kernel, elements
-// sorted by first address.
+// SetState is a set and its elements as found in the kernel: Elements
+// (sorted by first address) for address sets, Tuples (sorted by
+// AddrPort.Compare) for address-protocol-port sets.
 type SetState struct {
 	Set
 	Elements []Interval
+	Tuples   []AddrPort
 }
