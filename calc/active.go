@@ -5,45 +5,52 @@ import (
 
 	"go.uber.org/zap"
 	gproto "google.golang.org/protobuf/proto"
-
-	"github.com/untrackd/untrackd/model/selector"
-	"github.com/untrackd/untrackd/proto"
 )
 
-// activePolicies tracks the policies that apply to at least one local
-// endpoint, resolves their rules (selectors become IP set references) and
-// holds the IP sets those rules use.
-type activePolicies struct {
-	seq    *Sequencer
-	ipsets *ipSetIndex
-	log    *zap.Logger
-	refs   map[string]int
-	// resolved is the last resolution sent for each active policy.
-	resolved map[string]*resolvedPolicy
+// ruleSource is something with rules that a local endpoint uses: a policy
+// or a profile. resolve turns it into the message the dataplane gets.
+type ruleSource interface {
+	resolve(name string) *resolved
 }
 
-type resolvedPolicy struct {
-	spec    *policy // the policy this was resolved from
-	msg     *proto.Policy
-	ipsets  []*selector.Selector // one entry per reference taken
-	skipped []string             // origins of rules that cannot match
+// active tracks the policies (or profiles) that apply to at least one local
+// endpoint: one reference per (endpoint, policy) pair. The first reference
+// resolves the rules (selectors and named ports become IP set references)
+// and sends them; the last removes them and releases the IP sets.
+type active struct {
+	kind     string // "policy" or "profile", for logs
+	ipsets   *ipSetIndex
+	log      *zap.Logger
+	send     func(name string, r *resolved)
+	remove   func(name string)
+	refs     map[string]int
+	resolved map[string]*resolved
 }
 
-func newActivePolicies(seq *Sequencer, ipsets *ipSetIndex, log *zap.Logger) *activePolicies {
-	return &activePolicies{seq: seq, ipsets: ipsets, log: log, refs: map[string]int{}, resolved: map[string]*resolvedPolicy{}}
+// resolved is the last resolution sent for one active policy or profile.
+type resolved struct {
+	src     ruleSource     // what it was resolved from
+	msg     gproto.Message // *proto.Policy or *proto.Profile
+	ipsets  []ipSetSpec    // one entry per reference taken
+	skipped []string       // origins of rules that cannot match
 }
 
-// addRef takes a reference on policy name (currently p); the first makes it
+func newActive(kind string, ipsets *ipSetIndex, log *zap.Logger, send func(string, *resolved), remove func(string)) *active {
+	return &active{kind: kind, ipsets: ipsets, log: log, send: send, remove: remove,
+		refs: map[string]int{}, resolved: map[string]*resolved{}}
+}
+
+// addRef takes a reference on name (currently src); the first makes it
 // active.
-func (a *activePolicies) addRef(name string, p *policy) {
+func (a *active) addRef(name string, src ruleSource) {
 	a.refs[name]++
 	if a.refs[name] == 1 {
-		a.resolve(name, p)
+		a.resolve(name, src)
 	}
 }
 
-// removeRef drops a reference; the last makes the policy inactive.
-func (a *activePolicies) removeRef(name string) {
+// removeRef drops a reference; the last makes it inactive.
+func (a *active) removeRef(name string) {
 	a.refs[name]--
 	if a.refs[name] > 0 {
 		return
@@ -51,7 +58,7 @@ func (a *activePolicies) removeRef(name string) {
 	delete(a.refs, name)
 	r := a.resolved[name]
 	delete(a.resolved, name)
-	a.seq.OnPolicyRemove(name)
+	a.remove(name)
 	if r != nil {
 		for _, s := range r.ipsets {
 			a.ipsets.unref(s)
@@ -59,37 +66,38 @@ func (a *activePolicies) removeRef(name string) {
 	}
 }
 
-// onPolicyChanged re-resolves policy name if it is active.
-func (a *activePolicies) onPolicyChanged(name string, p *policy) {
-	if a.refs[name] > 0 && p != nil {
-		a.resolve(name, p)
+// changed re-resolves name if it is active (src nil: it is gone, and its
+// users will drop their references).
+func (a *active) changed(name string, src ruleSource) {
+	if a.refs[name] > 0 && src != nil {
+		a.resolve(name, src)
 	}
 }
 
-// resolve (re)computes the policy's rules, references the IP sets the new
-// rules use before releasing those the old ones used (so a set used by both
-// is never removed and re-added), and sends the policy if it changed.
-func (a *activePolicies) resolve(name string, p *policy) {
+// resolve (re)computes the rules, references the IP sets the new rules use
+// before releasing those the old ones used (so a set used by both is never
+// removed and re-added), and sends the result if it changed.
+func (a *active) resolve(name string, src ruleSource) {
 	old := a.resolved[name]
-	if old != nil && old.spec == p {
+	if old != nil && old.src == src {
 		return
 	}
-	r := resolvePolicy(name, p.spec)
+	r := src.resolve(name)
+	r.src = src
 	for _, s := range r.ipsets {
 		a.ipsets.ref(s)
 	}
 	a.resolved[name] = r
-	r.spec = p
 	if old != nil {
 		for _, s := range old.ipsets {
 			a.ipsets.unref(s)
 		}
 	}
 	if len(r.skipped) > 0 && (old == nil || !slices.Equal(old.skipped, r.skipped)) {
-		a.log.Warn("policy has rules untrackd cannot match on host endpoints; they are skipped",
-			zap.String("policy", name), zap.Strings("rules", r.skipped))
+		a.log.Warn("rules untrackd cannot match on host endpoints are skipped",
+			zap.String(a.kind, name), zap.Strings("rules", r.skipped))
 	}
 	if old == nil || !gproto.Equal(old.msg, r.msg) {
-		a.seq.OnPolicyUpdate(name, r.msg)
+		a.send(name, r)
 	}
 }

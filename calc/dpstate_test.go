@@ -15,24 +15,37 @@ type dpState struct {
 	config   *proto.ConfigUpdate
 	ipsets   map[string]map[string]bool
 	policies map[string]*proto.Policy
+	profiles map[string]*proto.Profile
+	types    map[string]proto.IPSetType
 	heps     map[string]*proto.HostEndpointUpdate
 	inSync   bool
 }
 
 func newDPState() *dpState {
-	return &dpState{ipsets: map[string]map[string]bool{}, policies: map[string]*proto.Policy{}, heps: map[string]*proto.HostEndpointUpdate{}}
+	return &dpState{ipsets: map[string]map[string]bool{}, policies: map[string]*proto.Policy{}, profiles: map[string]*proto.Profile{},
+		types: map[string]proto.IPSetType{}, heps: map[string]*proto.HostEndpointUpdate{}}
 }
 
-func policyIPSets(p *proto.Policy) []string {
+func rulesIPSets(rules ...[]*proto.Rule) []string {
 	var ids []string
-	for _, r := range append(append([]*proto.Rule{}, p.InboundRules...), p.OutboundRules...) {
-		ids = append(ids, r.SrcIpSetIds...)
-		ids = append(ids, r.NotSrcIpSetIds...)
-		ids = append(ids, r.DstIpSetIds...)
-		ids = append(ids, r.NotDstIpSetIds...)
+	for _, rs := range rules {
+		for _, r := range rs {
+			ids = append(ids, r.SrcIpSetIds...)
+			ids = append(ids, r.NotSrcIpSetIds...)
+			ids = append(ids, r.DstIpSetIds...)
+			ids = append(ids, r.NotDstIpSetIds...)
+			ids = append(ids, r.SrcNamedPortIpSetIds...)
+			ids = append(ids, r.NotSrcNamedPortIpSetIds...)
+			ids = append(ids, r.DstNamedPortIpSetIds...)
+			ids = append(ids, r.NotDstNamedPortIpSetIds...)
+		}
 	}
 	return ids
 }
+
+func policyIPSets(p *proto.Policy) []string { return rulesIPSets(p.InboundRules, p.OutboundRules) }
+
+func profileIPSets(p *proto.Profile) []string { return rulesIPSets(p.InboundRules, p.OutboundRules) }
 
 func hepPolicies(h *proto.HostEndpointUpdate) []string {
 	var names []string
@@ -67,6 +80,7 @@ func (d *dpState) applyOne(m *proto.ToDataplane) error {
 			s[mem] = true
 		}
 		d.ipsets[p.IpsetUpdate.Id] = s
+		d.types[p.IpsetUpdate.Id] = p.IpsetUpdate.Type
 	case *proto.ToDataplane_IpsetDeltaUpdate:
 		s := d.ipsets[p.IpsetDeltaUpdate.Id]
 		if s == nil {
@@ -96,7 +110,15 @@ func (d *dpState) applyOne(m *proto.ToDataplane) error {
 				}
 			}
 		}
+		for name, pro := range d.profiles {
+			for _, ref := range profileIPSets(pro) {
+				if ref == id {
+					return fmt.Errorf("set still used by profile %s", name)
+				}
+			}
+		}
 		delete(d.ipsets, id)
+		delete(d.types, id)
 	case *proto.ToDataplane_ActivePolicyUpdate:
 		for _, ref := range policyIPSets(p.ActivePolicyUpdate.Policy) {
 			if d.ipsets[ref] == nil {
@@ -117,10 +139,35 @@ func (d *dpState) applyOne(m *proto.ToDataplane) error {
 			}
 		}
 		delete(d.policies, name)
+	case *proto.ToDataplane_ActiveProfileUpdate:
+		for _, ref := range profileIPSets(p.ActiveProfileUpdate.Profile) {
+			if d.ipsets[ref] == nil {
+				return fmt.Errorf("profile uses unknown set %s", ref)
+			}
+		}
+		d.profiles[p.ActiveProfileUpdate.Name] = p.ActiveProfileUpdate.Profile
+	case *proto.ToDataplane_ActiveProfileRemove:
+		name := p.ActiveProfileRemove.Name
+		if d.profiles[name] == nil {
+			return fmt.Errorf("removing unknown profile")
+		}
+		for hn, h := range d.heps {
+			for _, ref := range h.Profiles {
+				if ref == name {
+					return fmt.Errorf("profile still used by endpoint %s", hn)
+				}
+			}
+		}
+		delete(d.profiles, name)
 	case *proto.ToDataplane_HostEndpointUpdate:
 		for _, ref := range hepPolicies(p.HostEndpointUpdate) {
 			if d.policies[ref] == nil {
 				return fmt.Errorf("endpoint uses unknown policy %s", ref)
+			}
+		}
+		for _, ref := range p.HostEndpointUpdate.Profiles {
+			if d.profiles[ref] == nil {
+				return fmt.Errorf("endpoint uses unknown profile %s", ref)
 			}
 		}
 		d.heps[p.HostEndpointUpdate.Name] = p.HostEndpointUpdate
@@ -151,7 +198,11 @@ func (d *dpState) summary(names map[string]string) string {
 			ms = append(ms, m)
 		}
 		sort.Strings(ms)
-		lines = append(lines, fmt.Sprintf("ipset %s = [%s]", name(id), strings.Join(ms, " ")))
+		kind := "ipset"
+		if d.types[id] == proto.IPSetType_IP_SET_NAMED_PORTS {
+			kind = "namedports"
+		}
+		lines = append(lines, fmt.Sprintf("%s %s = [%s]", kind, name(id), strings.Join(ms, " ")))
 	}
 	for n, p := range d.policies {
 		lines = append(lines, fmt.Sprintf("policy %s untracked=%v prednat=%v fwd=%v", n, p.Untracked, p.PreDnat, p.ApplyOnForward))
@@ -161,11 +212,22 @@ func (d *dpState) summary(names map[string]string) string {
 			}
 		}
 	}
+	for n, p := range d.profiles {
+		for dir, rules := range map[string][]*proto.Rule{"in": p.InboundRules, "out": p.OutboundRules} {
+			for _, r := range rules {
+				lines = append(lines, fmt.Sprintf("profile %s %s %s", n, dir, ruleSummary(r, name)))
+			}
+		}
+	}
 	for n, h := range d.heps {
-		lines = append(lines, fmt.Sprintf("hep %s iface=%q v4=%v v6=%v untracked=%v/%v prednat=%v normal=%v/%v forward=%v/%v",
+		line := fmt.Sprintf("hep %s iface=%q v4=%v v6=%v untracked=%v/%v prednat=%v normal=%v/%v forward=%v/%v",
 			n, h.InterfaceName, h.ExpectedIpv4, h.ExpectedIpv6,
 			h.Untracked.GetIngress(), h.Untracked.GetEgress(), h.PreDnat.GetIngress(),
-			h.Normal.GetIngress(), h.Normal.GetEgress(), h.Forward.GetIngress(), h.Forward.GetEgress()))
+			h.Normal.GetIngress(), h.Normal.GetEgress(), h.Forward.GetIngress(), h.Forward.GetEgress())
+		if len(h.Profiles) > 0 {
+			line += fmt.Sprintf(" profiles=%v", h.Profiles)
+		}
+		lines = append(lines, line)
 	}
 	if d.config != nil {
 		line := fmt.Sprintf("config in=%s out=%s", fmtPorts(d.config.FailsafeInbound), fmtPorts(d.config.FailsafeOutbound))
@@ -192,6 +254,10 @@ func ruleSummary(r *proto.Rule, name func(string) string) string {
 	ids("!src", r.NotSrcIpSetIds)
 	ids("dst", r.DstIpSetIds)
 	ids("!dst", r.NotDstIpSetIds)
+	ids("snp", r.SrcNamedPortIpSetIds)
+	ids("!snp", r.NotSrcNamedPortIpSetIds)
+	ids("dnp", r.DstNamedPortIpSetIds)
+	ids("!dnp", r.NotDstNamedPortIpSetIds)
 	if len(r.SrcNets) > 0 {
 		parts = append(parts, fmt.Sprintf("srcnet=%v", r.SrcNets))
 	}

@@ -2,6 +2,7 @@ package calc
 
 import (
 	"net/netip"
+	"slices"
 	"sort"
 
 	"github.com/untrackd/untrackd/model"
@@ -9,27 +10,32 @@ import (
 )
 
 // endpointIndex tracks this node's HostEndpoints and, for each, the policies
-// whose selectors match it. It keeps the active-policy reference counts: one
-// reference per (local endpoint, matching policy) pair.
+// whose selectors match its labels and the profiles it lists. It holds the
+// active references: one per (local endpoint, matching policy) pair and one
+// per (local endpoint, existing listed profile) pair.
 type endpointIndex struct {
 	nodeName string
 	seq      *Sequencer
-	active   *activePolicies
+	policies *active
+	profiles *active
 	local    map[string]*localEndpoint
 }
 
 type localEndpoint struct {
-	hep     *model.HostEndpoint
-	matched map[string]*policy // policy name → policy
+	hep      *model.HostEndpoint
+	labels   map[string]string  // own labels plus those its profiles apply
+	matched  map[string]*policy // policy name → policy
+	profiles []string           // listed profiles that exist, in order
 }
 
-func newEndpointIndex(nodeName string, seq *Sequencer, active *activePolicies) *endpointIndex {
-	return &endpointIndex{nodeName: nodeName, seq: seq, active: active, local: map[string]*localEndpoint{}}
+func newEndpointIndex(nodeName string, seq *Sequencer, policies, profiles *active) *endpointIndex {
+	return &endpointIndex{nodeName: nodeName, seq: seq, policies: policies, profiles: profiles, local: map[string]*localEndpoint{}}
 }
 
-// set records HostEndpoint name (nil: absent). Endpoints of other nodes are
-// treated as absent here; they only contribute to IP sets.
-func (x *endpointIndex) set(name string, hep *model.HostEndpoint, policies *policyStore) {
+// set records HostEndpoint name (nil: absent) with its effective labels.
+// Endpoints of other nodes are treated as absent here; they only contribute
+// to IP sets.
+func (x *endpointIndex) set(name string, hep *model.HostEndpoint, labels map[string]string, policies *policyStore, profiles *profileStore) {
 	if hep != nil && hep.Spec.Node != x.nodeName {
 		hep = nil
 	}
@@ -39,7 +45,10 @@ func (x *endpointIndex) set(name string, hep *model.HostEndpoint, policies *poli
 			return
 		}
 		for pname := range ep.matched {
-			x.active.removeRef(pname)
+			x.policies.removeRef(pname)
+		}
+		for _, pname := range ep.profiles {
+			x.profiles.removeRef(pname)
 		}
 		delete(x.local, name)
 		x.seq.OnEndpointRemove(name)
@@ -49,27 +58,46 @@ func (x *endpointIndex) set(name string, hep *model.HostEndpoint, policies *poli
 		ep = &localEndpoint{matched: map[string]*policy{}}
 		x.local[name] = ep
 	}
-	ep.hep = hep
+	ep.hep, ep.labels = hep, labels
 	matched := map[string]*policy{}
 	policies.all(func(p *policy) {
-		if p.selects(hep.Metadata.Labels) {
+		if p.selects(labels) {
 			matched[p.name] = p
 		}
 	})
 	for pname, p := range matched {
 		if ep.matched[pname] == nil {
-			ep.matched[pname] = p
-			x.active.addRef(pname, p)
+			x.policies.addRef(pname, p)
 		}
 	}
 	for pname := range ep.matched {
 		if matched[pname] == nil {
-			delete(ep.matched, pname)
-			x.active.removeRef(pname)
+			x.policies.removeRef(pname)
 		}
 	}
 	ep.matched = matched
+	x.setProfiles(ep, profiles)
 	x.seq.OnEndpointUpdate(ep.toProto(name))
+}
+
+// setProfiles recomputes which of the endpoint's listed profiles exist and
+// moves its references accordingly.
+func (x *endpointIndex) setProfiles(ep *localEndpoint, profiles *profileStore) {
+	var present []string
+	for _, pname := range ep.hep.Spec.Profiles {
+		if p := profiles.get(pname); p != nil && !slices.Contains(present, pname) {
+			present = append(present, pname)
+			if !slices.Contains(ep.profiles, pname) {
+				x.profiles.addRef(pname, profileSource{p})
+			}
+		}
+	}
+	for _, pname := range ep.profiles {
+		if !slices.Contains(present, pname) {
+			x.profiles.removeRef(pname)
+		}
+	}
+	ep.profiles = present
 }
 
 // onPolicy re-evaluates policy name (nil: absent) against every local
@@ -77,14 +105,14 @@ func (x *endpointIndex) set(name string, hep *model.HostEndpoint, policies *poli
 func (x *endpointIndex) onPolicy(name string, p *policy) {
 	for epName, ep := range x.local {
 		was := ep.matched[name] != nil
-		is := p != nil && p.selects(ep.hep.Metadata.Labels)
+		is := p != nil && p.selects(ep.labels)
 		switch {
 		case is && !was:
 			ep.matched[name] = p
-			x.active.addRef(name, p)
+			x.policies.addRef(name, p)
 		case was && !is:
 			delete(ep.matched, name)
-			x.active.removeRef(name)
+			x.policies.removeRef(name)
 		case is:
 			ep.matched[name] = p // order or kind may have changed
 		default:
@@ -109,6 +137,7 @@ func (ep *localEndpoint) toProto(name string) *proto.HostEndpointUpdate {
 		PreDnat:       &proto.PolicyList{},
 		Normal:        &proto.PolicyList{},
 		Forward:       &proto.PolicyList{},
+		Profiles:      slices.Clone(ep.profiles),
 	}
 	for _, s := range ep.hep.Spec.ExpectedIPs {
 		a, err := netip.ParseAddr(s)

@@ -4,6 +4,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/untrackd/untrackd/model"
+	"github.com/untrackd/untrackd/proto"
 )
 
 // Graph is the calculation graph. It is not safe for concurrent use: one
@@ -12,9 +13,12 @@ type Graph struct {
 	nodeName string
 	log      *zap.Logger
 
+	heps      map[string]*model.HostEndpoint // every valid HostEndpoint, any node
 	policies  *policyStore
+	profiles  *profileStore
 	endpoints *endpointIndex
-	active    *activePolicies
+	activePol *active
+	activePro *active
 	ipsets    *ipSetIndex
 	config    *configResolver
 	seq       *Sequencer
@@ -25,11 +29,17 @@ func NewGraph(nodeName string, log *zap.Logger) *Graph {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	g := &Graph{nodeName: nodeName, log: log, seq: NewSequencer()}
+	g := &Graph{nodeName: nodeName, log: log, seq: NewSequencer(), heps: map[string]*model.HostEndpoint{}}
 	g.ipsets = newIPSetIndex(g.seq)
-	g.active = newActivePolicies(g.seq, g.ipsets, log)
+	g.activePol = newActive("policy", g.ipsets, log,
+		func(name string, r *resolved) { g.seq.OnPolicyUpdate(name, r.msg.(*proto.Policy)) },
+		g.seq.OnPolicyRemove)
+	g.activePro = newActive("profile", g.ipsets, log,
+		func(name string, r *resolved) { g.seq.OnProfileUpdate(name, r.msg.(*proto.Profile)) },
+		g.seq.OnProfileRemove)
 	g.policies = newPolicyStore(log)
-	g.endpoints = newEndpointIndex(nodeName, g.seq, g.active)
+	g.profiles = newProfileStore()
+	g.endpoints = newEndpointIndex(nodeName, g.seq, g.activePol, g.activePro)
 	g.config = newConfigResolver(nodeName, g.seq)
 	return g
 }
@@ -50,6 +60,9 @@ func (g *Graph) OnUpdate(key model.Key, value model.Resource) {
 		if changed {
 			g.onPolicy(name, g.policies.get(name))
 		}
+	case model.KindProfile:
+		pro, _ := value.(*model.Profile)
+		g.onProfile(key.Name, pro)
 	case model.KindGlobalNetworkSet:
 		gns, _ := value.(*model.GlobalNetworkSet)
 		g.ipsets.setItem(itemKey{kind: model.KindGlobalNetworkSet, name: key.Name}, netSetItem(gns))
@@ -65,14 +78,49 @@ func (g *Graph) OnInSync() {
 	g.seq.OnInSync()
 }
 
+// onHostEndpoint recomputes everything that depends on one HostEndpoint:
+// its effective labels (own labels plus its profiles' labelsToApply), its
+// contribution to IP sets and, for a local one, its policies and profiles.
 func (g *Graph) onHostEndpoint(name string, hep *model.HostEndpoint) {
-	g.ipsets.setItem(itemKey{kind: model.KindHostEndpoint, name: name}, hostEndpointItem(hep))
-	g.endpoints.set(name, hep, g.policies)
+	var oldProfiles, newProfiles []string
+	if old := g.heps[name]; old != nil {
+		oldProfiles = old.Spec.Profiles
+	}
+	key := itemKey{kind: model.KindHostEndpoint, name: name}
+	if hep == nil {
+		delete(g.heps, name)
+		g.profiles.use(name, oldProfiles, nil)
+		g.ipsets.setItem(key, nil)
+		g.endpoints.set(name, nil, nil, g.policies, g.profiles)
+		return
+	}
+	g.heps[name] = hep
+	newProfiles = hep.Spec.Profiles
+	g.profiles.use(name, oldProfiles, newProfiles)
+	labels := g.profiles.labels(hep)
+	g.ipsets.setItem(key, hostEndpointItem(hep, labels))
+	g.endpoints.set(name, hep, labels, g.policies, g.profiles)
 }
 
 func (g *Graph) onPolicy(name string, pol *policy) {
 	// Endpoints first: they decide whether the policy is active, and the
 	// active-policy node then (re)resolves its rules.
 	g.endpoints.onPolicy(name, pol)
-	g.active.onPolicyChanged(name, pol)
+	var src ruleSource
+	if pol != nil {
+		src = pol
+	}
+	g.activePol.changed(name, src)
+}
+
+// onProfile records a Profile and re-evaluates the endpoints that list it:
+// its labels may change theirs, and its existence their profile lists.
+func (g *Graph) onProfile(name string, p *model.Profile) {
+	users := g.profiles.set(name, p)
+	if cur := g.profiles.get(name); cur != nil {
+		g.activePro.changed(name, profileSource{cur})
+	}
+	for _, h := range users {
+		g.onHostEndpoint(h, g.heps[h])
+	}
 }

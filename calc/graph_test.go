@@ -31,9 +31,13 @@ func newHarness(t *testing.T, seed int64) *harness {
 // test states use, so summaries are readable.
 func selectorNames() map[string]string {
 	m := map[string]string{}
-	for _, s := range []string{`memcached == "client"`, `role == "app"`, `all()`} {
+	for _, s := range []string{`memcached == "client"`, `role == "app"`, `all()`, `zone == "mgmt"`, `role == "cache"`} {
 		sel := selector.MustParse(s)
 		m[sel.UniqueID()] = sel.String()
+		for _, np := range []namedPort{{name: "memcache", proto: 6}, {name: "dns", proto: 17}} {
+			spec := ipSetSpec{sel: sel, port: &np}
+			m[spec.id()] = fmt.Sprintf("%s, %s/%d", sel.String(), np.name, np.proto)
+		}
 	}
 	return m
 }

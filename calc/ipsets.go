@@ -1,11 +1,17 @@
 package calc
 
 import (
+	"crypto/sha256"
+	"encoding/base32"
+	"fmt"
+	"maps"
 	"net/netip"
-	"sort"
+	"slices"
+	"strings"
 
 	"github.com/untrackd/untrackd/model"
 	"github.com/untrackd/untrackd/model/selector"
+	"github.com/untrackd/untrackd/proto"
 )
 
 // itemKey identifies something a rule selector can match: a HostEndpoint
@@ -15,24 +21,39 @@ type itemKey struct {
 	name string
 }
 
+// namedPort is one named port of an endpoint.
+type namedPort struct {
+	name  string
+	proto uint8
+	port  uint16
+}
+
 // item is what a selector sees of a HostEndpoint or GlobalNetworkSet: its
-// labels, and the networks it contributes to an IP set when it matches.
+// labels (a HostEndpoint's include those its profiles apply), the networks
+// it contributes to an IP set when it matches, and, for endpoints, its
+// addresses and named ports.
 type item struct {
 	labels selector.Map
 	nets   []netip.Prefix
+	addrs  []netip.Addr
+	ports  []namedPort
 }
 
-// hostEndpointItem returns the IP-set view of a HostEndpoint (nil: absent):
-// its expected IPs as host prefixes.
-func hostEndpointItem(h *model.HostEndpoint) *item {
-	if h == nil {
-		return nil
-	}
-	it := &item{labels: h.Metadata.Labels}
+// hostEndpointItem returns the IP-set view of a HostEndpoint with the
+// given effective labels: its expected IPs as host prefixes, and its named
+// ports.
+func hostEndpointItem(h *model.HostEndpoint, labels map[string]string) *item {
+	it := &item{labels: labels}
 	for _, s := range h.Spec.ExpectedIPs {
 		if a, err := model.ParseIP(s); err == nil {
 			a = a.Unmap()
+			it.addrs = append(it.addrs, a)
 			it.nets = append(it.nets, netip.PrefixFrom(a, a.BitLen()))
+		}
+	}
+	for _, p := range h.Spec.Ports {
+		if n, ok := p.Protocol.Number(); ok {
+			it.ports = append(it.ports, namedPort{name: p.Name, proto: n, port: p.Port})
 		}
 	}
 	return it
@@ -55,9 +76,70 @@ func netSetItem(s *model.GlobalNetworkSet) *item {
 	return it
 }
 
+// ipSetSpec says what an IP set holds: the networks of the items sel
+// matches, or, when port is set, the (address, protocol, port) of the
+// named port port.name with protocol port.proto on the endpoints sel
+// matches.
+type ipSetSpec struct {
+	sel  *selector.Selector
+	port *namedPort // nil: a set of networks; port.port unused
+}
+
+var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// id returns the IP set's id: the selector's id for a set of networks, a
+// digest of selector, port name and protocol for a named-port set.
+func (s ipSetSpec) id() string {
+	if s.port == nil {
+		return s.sel.UniqueID()
+	}
+	sum := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%s\x00%d", s.sel.String(), s.port.name, s.port.proto)))
+	return strings.ToLower(idEncoding.EncodeToString(sum[:]))[:24]
+}
+
+func (s ipSetSpec) setType() proto.IPSetType {
+	if s.port == nil {
+		return proto.IPSetType_IP_SET_NETS
+	}
+	return proto.IPSetType_IP_SET_NAMED_PORTS
+}
+
+// members returns what it contributes to the set if sel matches it.
+func (s ipSetSpec) members(it *item) []string {
+	if s.port == nil {
+		out := make([]string, len(it.nets))
+		for i, n := range it.nets {
+			out[i] = n.String()
+		}
+		return out
+	}
+	var out []string
+	for _, p := range it.ports {
+		if p.name != s.port.name || p.proto != s.port.proto {
+			continue
+		}
+		for _, a := range it.addrs {
+			out = append(out, fmt.Sprintf("%s,%s:%d", a, protoName(p.proto), p.port))
+		}
+	}
+	return out
+}
+
+func protoName(p uint8) string {
+	switch p {
+	case 6:
+		return "tcp"
+	case 17:
+		return "udp"
+	case 132:
+		return "sctp"
+	}
+	return fmt.Sprint(p)
+}
+
 // ipSetIndex keeps every selectable item and the IP sets active rules use.
 // Each active set has a reference count (one per rule reference) and a
-// member count per network (several items may contribute the same one).
+// member count (several items may contribute the same member).
 type ipSetIndex struct {
 	seq   *Sequencer
 	items map[itemKey]*item
@@ -65,38 +147,38 @@ type ipSetIndex struct {
 }
 
 type ipSet struct {
-	sel     *selector.Selector
+	spec    ipSetSpec
 	refs    int
-	members map[netip.Prefix]int
+	members map[string]int
 }
 
 func newIPSetIndex(seq *Sequencer) *ipSetIndex {
 	return &ipSetIndex{seq: seq, items: map[itemKey]*item{}, sets: map[string]*ipSet{}}
 }
 
-// ref takes a reference on the IP set of sel; the first creates it from
+// ref takes a reference on the IP set of spec; the first creates it from
 // every matching item.
-func (x *ipSetIndex) ref(sel *selector.Selector) {
-	id := sel.UniqueID()
+func (x *ipSetIndex) ref(spec ipSetSpec) {
+	id := spec.id()
 	if s := x.sets[id]; s != nil {
 		s.refs++
 		return
 	}
-	s := &ipSet{sel: sel, refs: 1, members: map[netip.Prefix]int{}}
+	s := &ipSet{spec: spec, refs: 1, members: map[string]int{}}
 	for _, it := range x.items {
-		if sel.Evaluate(it.labels) {
-			for _, n := range it.nets {
-				s.members[n]++
+		if spec.sel.Evaluate(it.labels) {
+			for _, m := range spec.members(it) {
+				s.members[m]++
 			}
 		}
 	}
 	x.sets[id] = s
-	x.seq.OnIPSetUpdate(id, prefixStrings(s.members))
+	x.seq.OnIPSetUpdate(id, spec.setType(), slices.Sorted(maps.Keys(s.members)))
 }
 
 // unref drops a reference; the last removes the set.
-func (x *ipSetIndex) unref(sel *selector.Selector) {
-	id := sel.UniqueID()
+func (x *ipSetIndex) unref(spec ipSetSpec) {
+	id := spec.id()
 	s := x.sets[id]
 	if s == nil {
 		return
@@ -121,34 +203,25 @@ func (x *ipSetIndex) setItem(k itemKey, it *item) {
 		return
 	}
 	for id, s := range x.sets {
-		oldMatch := old != nil && s.sel.Evaluate(old.labels)
-		newMatch := it != nil && s.sel.Evaluate(it.labels)
+		oldMatch := old != nil && s.spec.sel.Evaluate(old.labels)
+		newMatch := it != nil && s.spec.sel.Evaluate(it.labels)
 		if !oldMatch && !newMatch {
 			continue
 		}
 		if newMatch {
-			for _, n := range it.nets {
-				if s.members[n]++; s.members[n] == 1 {
-					x.seq.OnIPSetMemberAdded(id, n.String())
+			for _, m := range s.spec.members(it) {
+				if s.members[m]++; s.members[m] == 1 {
+					x.seq.OnIPSetMemberAdded(id, m)
 				}
 			}
 		}
 		if oldMatch {
-			for _, n := range old.nets {
-				if s.members[n]--; s.members[n] == 0 {
-					delete(s.members, n)
-					x.seq.OnIPSetMemberRemoved(id, n.String())
+			for _, m := range s.spec.members(old) {
+				if s.members[m]--; s.members[m] == 0 {
+					delete(s.members, m)
+					x.seq.OnIPSetMemberRemoved(id, m)
 				}
 			}
 		}
 	}
-}
-
-func prefixStrings(m map[netip.Prefix]int) []string {
-	out := make([]string, 0, len(m))
-	for p := range m {
-		out = append(out, p.String())
-	}
-	sort.Strings(out)
-	return out
 }

@@ -2,7 +2,6 @@ package calc
 
 import (
 	"crypto/sha256"
-	"encoding/base32"
 	"encoding/json"
 	"fmt"
 
@@ -11,29 +10,41 @@ import (
 	"github.com/untrackd/untrackd/proto"
 )
 
-// resolvePolicy turns a policy's rules into proto rules. Only the
-// directions in the policy's types are resolved. Rules that can never match
-// a packet of a host endpoint (they select Kubernetes workloads, services or
-// service accounts) are left out and listed in skipped.
-func resolvePolicy(name string, spec *model.GlobalNetworkPolicySpec) *resolvedPolicy {
-	r := &resolvedPolicy{msg: &proto.Policy{
-		Untracked:      spec.DoNotTrack,
-		PreDnat:        spec.PreDNAT,
-		ApplyOnForward: spec.ApplyOnForward,
-	}}
-	if spec.AppliesTo(model.PolicyTypeIngress) {
-		r.msg.InboundRules = r.resolveRules(name, "ingress", spec.Ingress)
+// resolve implements ruleSource for a policy. Only the directions in the
+// policy's types are resolved.
+func (p *policy) resolve(name string) *resolved {
+	r := &resolved{}
+	msg := &proto.Policy{Untracked: p.spec.DoNotTrack, PreDnat: p.spec.PreDNAT, ApplyOnForward: p.spec.ApplyOnForward}
+	if p.spec.AppliesTo(model.PolicyTypeIngress) {
+		msg.InboundRules = r.resolveRules(name, "ingress", p.spec.Ingress)
 	}
-	if spec.AppliesTo(model.PolicyTypeEgress) {
-		r.msg.OutboundRules = r.resolveRules(name, "egress", spec.Egress)
+	if p.spec.AppliesTo(model.PolicyTypeEgress) {
+		msg.OutboundRules = r.resolveRules(name, "egress", p.spec.Egress)
+	}
+	r.msg = msg
+	return r
+}
+
+// profileSource is a Profile as a ruleSource.
+type profileSource struct{ p *model.Profile }
+
+// resolve implements ruleSource for a profile: both directions.
+func (s profileSource) resolve(name string) *resolved {
+	r := &resolved{}
+	r.msg = &proto.Profile{
+		InboundRules:  r.resolveRules("profile "+name, "ingress", s.p.Spec.Ingress),
+		OutboundRules: r.resolveRules("profile "+name, "egress", s.p.Spec.Egress),
 	}
 	return r
 }
 
-func (r *resolvedPolicy) resolveRules(policy, dir string, rules []model.Rule) []*proto.Rule {
+// resolveRules converts rules, leaving out (and listing in r.skipped) the
+// ones that can never match a packet of a host endpoint because they select
+// Kubernetes workloads, services or service accounts.
+func (r *resolved) resolveRules(owner, dir string, rules []model.Rule) []*proto.Rule {
 	var out []*proto.Rule
 	for i := range rules {
-		origin := fmt.Sprintf("%s %s %d", policy, dir, i)
+		origin := fmt.Sprintf("%s %s %d", owner, dir, i)
 		pr, ok := r.resolveRule(&rules[i])
 		if !ok {
 			r.skipped = append(r.skipped, origin)
@@ -54,17 +65,18 @@ var actions = map[model.Action]proto.Action{
 
 // resolveRule converts one validated rule. It returns false for a rule that
 // can never match a host endpoint's packet.
-func (r *resolvedPolicy) resolveRule(m *model.Rule) (*proto.Rule, bool) {
-	if workloadOnly(&m.Source) || workloadOnly(&m.Destination) || hasNamedPorts(m) {
+func (r *resolved) resolveRule(m *model.Rule) (*proto.Rule, bool) {
+	if workloadOnly(&m.Source) || workloadOnly(&m.Destination) {
 		return nil, false
 	}
 	pr := &proto.Rule{Action: actions[m.Action], RuleId: ruleID(m)}
 	if m.IPVersion != nil {
 		pr.IpVersion = uint32(*m.IPVersion)
 	}
+	var l4 uint8
 	if m.Protocol != nil {
-		n, _ := m.Protocol.Number()
-		pr.Protocol = ptr(uint32(n))
+		l4, _ = m.Protocol.Number()
+		pr.Protocol = ptr(uint32(l4))
 	}
 	if m.NotProtocol != nil {
 		n, _ := m.NotProtocol.Number()
@@ -76,14 +88,19 @@ func (r *resolvedPolicy) resolveRule(m *model.Rule) (*proto.Rule, bool) {
 	if f := m.NotICMP; f != nil {
 		pr.NotIcmpType, pr.NotIcmpCode = optInt(f.Type), optInt(f.Code)
 	}
-	pr.SrcNets, pr.NotSrcNets = nets(m.Source.Nets), nets(m.Source.NotNets)
-	pr.DstNets, pr.NotDstNets = nets(m.Destination.Nets), nets(m.Destination.NotNets)
-	pr.SrcPorts, pr.NotSrcPorts = ports(m.Source.Ports), ports(m.Source.NotPorts)
-	pr.DstPorts, pr.NotDstPorts = ports(m.Destination.Ports), ports(m.Destination.NotPorts)
-	pr.SrcIpSetIds = r.ipSet(entitySelector(&m.Source))
-	pr.NotSrcIpSetIds = r.ipSet(m.Source.NotSelector)
-	pr.DstIpSetIds = r.ipSet(entitySelector(&m.Destination))
-	pr.NotDstIpSetIds = r.ipSet(m.Destination.NotSelector)
+	src, dst := &m.Source, &m.Destination
+	pr.SrcNets, pr.NotSrcNets = nets(src.Nets), nets(src.NotNets)
+	pr.DstNets, pr.NotDstNets = nets(dst.Nets), nets(dst.NotNets)
+	pr.SrcPorts, pr.NotSrcPorts = numericPorts(src.Ports), numericPorts(src.NotPorts)
+	pr.DstPorts, pr.NotDstPorts = numericPorts(dst.Ports), numericPorts(dst.NotPorts)
+	pr.SrcIpSetIds = r.ipSet(entitySelector(src), nil)
+	pr.NotSrcIpSetIds = r.ipSet(src.NotSelector, nil)
+	pr.DstIpSetIds = r.ipSet(entitySelector(dst), nil)
+	pr.NotDstIpSetIds = r.ipSet(dst.NotSelector, nil)
+	pr.SrcNamedPortIpSetIds = r.namedPorts(src, src.Ports, l4)
+	pr.NotSrcNamedPortIpSetIds = r.namedPorts(src, src.NotPorts, l4)
+	pr.DstNamedPortIpSetIds = r.namedPorts(dst, dst.Ports, l4)
+	pr.NotDstNamedPortIpSetIds = r.namedPorts(dst, dst.NotPorts, l4)
 	return pr, true
 }
 
@@ -112,31 +129,41 @@ func entitySelector(e *model.EntityRule) string {
 	return e.Selector
 }
 
-// hasNamedPorts reports whether the rule uses named ports, which untrackd
-// does not resolve yet.
-func hasNamedPorts(m *model.Rule) bool {
-	for _, l := range [][]model.Port{m.Source.Ports, m.Source.NotPorts, m.Destination.Ports, m.Destination.NotPorts} {
-		for _, p := range l {
-			if p.IsNamed() {
-				return true
-			}
-		}
+func parseSelector(s string) *selector.Selector {
+	sel, err := selector.Parse(s)
+	if err != nil { // validated by the datastore; never match on a bad one
+		return selector.MustParse("!all()")
 	}
-	return false
+	return sel
 }
 
-// ipSet references the IP set of selector s and returns its id as a
-// one-element list, or nil for "".
-func (r *resolvedPolicy) ipSet(s string) []string {
+// ipSet references the IP set of selector s (a set of networks when port is
+// nil) and returns its id as a one-element list, or nil for "".
+func (r *resolved) ipSet(s string, port *namedPort) []string {
 	if s == "" {
 		return nil
 	}
-	sel, err := selector.Parse(s)
-	if err != nil { // validated by the datastore
-		sel = selector.MustParse("!all()")
+	spec := ipSetSpec{sel: parseSelector(s), port: port}
+	r.ipsets = append(r.ipsets, spec)
+	return []string{spec.id()}
+}
+
+// namedPorts references one named-port IP set per named port in ports: the
+// (address, protocol, port) of that named port on the endpoints the entity
+// selects (every endpoint when it has no selector), as Felix resolves them.
+func (r *resolved) namedPorts(e *model.EntityRule, ports []model.Port, proto uint8) []string {
+	var ids []string
+	for _, p := range ports {
+		if !p.IsNamed() {
+			continue
+		}
+		sel := entitySelector(e)
+		if sel == "" {
+			sel = "all()"
+		}
+		ids = append(ids, r.ipSet(sel, &namedPort{name: p.PortName, proto: proto})...)
 	}
-	r.ipsets = append(r.ipsets, sel)
-	return []string{sel.UniqueID()}
+	return ids
 }
 
 func nets(in []string) []string {
@@ -149,10 +176,14 @@ func nets(in []string) []string {
 	return out
 }
 
-func ports(in []model.Port) []*proto.PortRange {
+// numericPorts returns the port numbers and ranges of in (named ports are
+// resolved separately).
+func numericPorts(in []model.Port) []*proto.PortRange {
 	var out []*proto.PortRange
 	for _, p := range in {
-		out = append(out, &proto.PortRange{First: uint32(p.MinPort), Last: uint32(p.MaxPort)})
+		if !p.IsNamed() {
+			out = append(out, &proto.PortRange{First: uint32(p.MinPort), Last: uint32(p.MaxPort)})
+		}
 	}
 	return out
 }
@@ -165,8 +196,6 @@ func optInt(p *int) *uint32 {
 }
 
 func ptr[T any](v T) *T { return &v }
-
-var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
 
 // ruleID is a short stable digest of the rule as written.
 func ruleID(m *model.Rule) string {

@@ -15,9 +15,9 @@ import (
 //  1. config
 //  2. IP set creations/replacements, then IP set member deltas
 //     (sets exist before the policies that use them)
-//  3. policy updates (policies exist before endpoints list them)
+//  3. policy and profile updates (they exist before endpoints list them)
 //  4. endpoint updates, then endpoint removals
-//  5. policy removals (no endpoint lists them any more)
+//  5. policy and profile removals (no endpoint lists them any more)
 //  6. IP set removals (no policy uses them any more)
 //  7. InSync, once, after the first complete state
 //
@@ -28,12 +28,16 @@ type Sequencer struct {
 	config *proto.ConfigUpdate
 
 	ipsetFull    map[string]map[string]bool // id → all members
+	ipsetTypes   map[string]proto.IPSetType // id → type, for ipsetFull
 	ipsetAdded   map[string]map[string]bool // id → members added since the last flush
 	ipsetRemoved map[string]map[string]bool // id → members removed since the last flush
 	ipsetRemoves map[string]bool
 
 	policyUpdates map[string]*proto.Policy
 	policyRemoves map[string]bool
+
+	profileUpdates map[string]*proto.Profile
+	profileRemoves map[string]bool
 
 	endpointUpdates map[string]*proto.HostEndpointUpdate
 	endpointRemoves map[string]bool
@@ -42,6 +46,7 @@ type Sequencer struct {
 	// something never sent is dropped instead of emitted.
 	sentIPSets    map[string]bool
 	sentPolicies  map[string]bool
+	sentProfiles  map[string]bool
 	sentEndpoints map[string]bool
 
 	inSync     bool // OnInSync called
@@ -50,7 +55,7 @@ type Sequencer struct {
 
 // NewSequencer returns an empty Sequencer.
 func NewSequencer() *Sequencer {
-	s := &Sequencer{sentIPSets: map[string]bool{}, sentPolicies: map[string]bool{}, sentEndpoints: map[string]bool{}}
+	s := &Sequencer{sentIPSets: map[string]bool{}, sentPolicies: map[string]bool{}, sentProfiles: map[string]bool{}, sentEndpoints: map[string]bool{}}
 	s.reset()
 	return s
 }
@@ -58,11 +63,14 @@ func NewSequencer() *Sequencer {
 func (s *Sequencer) reset() {
 	s.config = nil
 	s.ipsetFull = map[string]map[string]bool{}
+	s.ipsetTypes = map[string]proto.IPSetType{}
 	s.ipsetAdded = map[string]map[string]bool{}
 	s.ipsetRemoved = map[string]map[string]bool{}
 	s.ipsetRemoves = map[string]bool{}
 	s.policyUpdates = map[string]*proto.Policy{}
 	s.policyRemoves = map[string]bool{}
+	s.profileUpdates = map[string]*proto.Profile{}
+	s.profileRemoves = map[string]bool{}
 	s.endpointUpdates = map[string]*proto.HostEndpointUpdate{}
 	s.endpointRemoves = map[string]bool{}
 }
@@ -70,13 +78,14 @@ func (s *Sequencer) reset() {
 // OnConfigUpdate records a new effective configuration.
 func (s *Sequencer) OnConfigUpdate(c *proto.ConfigUpdate) { s.config = c }
 
-// OnIPSetUpdate records that IP set id now has exactly members.
-func (s *Sequencer) OnIPSetUpdate(id string, members []string) {
+// OnIPSetUpdate records that IP set id, of type t, now has exactly members.
+func (s *Sequencer) OnIPSetUpdate(id string, t proto.IPSetType, members []string) {
 	full := make(map[string]bool, len(members))
 	for _, m := range members {
 		full[m] = true
 	}
 	s.ipsetFull[id] = full
+	s.ipsetTypes[id] = t
 	delete(s.ipsetAdded, id)
 	delete(s.ipsetRemoved, id)
 	delete(s.ipsetRemoves, id)
@@ -118,6 +127,7 @@ func addTo2(m map[string]map[string]bool, id, member string) {
 // OnIPSetRemove records that IP set id is no longer used.
 func (s *Sequencer) OnIPSetRemove(id string) {
 	delete(s.ipsetFull, id)
+	delete(s.ipsetTypes, id)
 	delete(s.ipsetAdded, id)
 	delete(s.ipsetRemoved, id)
 	if s.sentIPSets[id] {
@@ -136,6 +146,20 @@ func (s *Sequencer) OnPolicyRemove(name string) {
 	delete(s.policyUpdates, name)
 	if s.sentPolicies[name] {
 		s.policyRemoves[name] = true
+	}
+}
+
+// OnProfileUpdate records an active profile's new resolved form.
+func (s *Sequencer) OnProfileUpdate(name string, p *proto.Profile) {
+	s.profileUpdates[name] = p
+	delete(s.profileRemoves, name)
+}
+
+// OnProfileRemove records that a profile is no longer active.
+func (s *Sequencer) OnProfileRemove(name string) {
+	delete(s.profileUpdates, name)
+	if s.sentProfiles[name] {
+		s.profileRemoves[name] = true
 	}
 }
 
@@ -166,7 +190,8 @@ func (s *Sequencer) Pending() bool {
 	}
 	return !s.sentInSync || s.config != nil || len(s.ipsetFull) > 0 || len(s.ipsetAdded) > 0 ||
 		len(s.ipsetRemoved) > 0 || len(s.ipsetRemoves) > 0 || len(s.policyUpdates) > 0 ||
-		len(s.policyRemoves) > 0 || len(s.endpointUpdates) > 0 || len(s.endpointRemoves) > 0
+		len(s.policyRemoves) > 0 || len(s.profileUpdates) > 0 || len(s.profileRemoves) > 0 ||
+		len(s.endpointUpdates) > 0 || len(s.endpointRemoves) > 0
 }
 
 // Flush returns the pending changes in dependency order (see the type
@@ -182,7 +207,7 @@ func (s *Sequencer) Flush() []*proto.ToDataplane {
 	}
 	for _, id := range slices.Sorted(maps.Keys(s.ipsetFull)) {
 		emit(&proto.ToDataplane{Payload: &proto.ToDataplane_IpsetUpdate{IpsetUpdate: &proto.IPSetUpdate{
-			Id: id, Members: slices.Sorted(maps.Keys(s.ipsetFull[id]))}}})
+			Id: id, Type: s.ipsetTypes[id], Members: slices.Sorted(maps.Keys(s.ipsetFull[id]))}}})
 		s.sentIPSets[id] = true
 	}
 	for _, id := range slices.Sorted(maps.Keys(union(s.ipsetAdded, s.ipsetRemoved))) {
@@ -198,6 +223,11 @@ func (s *Sequencer) Flush() []*proto.ToDataplane {
 			Name: name, Policy: s.policyUpdates[name]}}})
 		s.sentPolicies[name] = true
 	}
+	for _, name := range slices.Sorted(maps.Keys(s.profileUpdates)) {
+		emit(&proto.ToDataplane{Payload: &proto.ToDataplane_ActiveProfileUpdate{ActiveProfileUpdate: &proto.ActiveProfileUpdate{
+			Name: name, Profile: s.profileUpdates[name]}}})
+		s.sentProfiles[name] = true
+	}
 	for _, name := range slices.Sorted(maps.Keys(s.endpointUpdates)) {
 		emit(&proto.ToDataplane{Payload: &proto.ToDataplane_HostEndpointUpdate{HostEndpointUpdate: s.endpointUpdates[name]}})
 		s.sentEndpoints[name] = true
@@ -209,6 +239,10 @@ func (s *Sequencer) Flush() []*proto.ToDataplane {
 	for _, name := range slices.Sorted(maps.Keys(s.policyRemoves)) {
 		emit(&proto.ToDataplane{Payload: &proto.ToDataplane_ActivePolicyRemove{ActivePolicyRemove: &proto.ActivePolicyRemove{Name: name}}})
 		delete(s.sentPolicies, name)
+	}
+	for _, name := range slices.Sorted(maps.Keys(s.profileRemoves)) {
+		emit(&proto.ToDataplane{Payload: &proto.ToDataplane_ActiveProfileRemove{ActiveProfileRemove: &proto.ActiveProfileRemove{Name: name}}})
+		delete(s.sentProfiles, name)
 	}
 	for _, id := range slices.Sorted(maps.Keys(s.ipsetRemoves)) {
 		emit(&proto.ToDataplane{Payload: &proto.ToDataplane_IpsetRemove{IpsetRemove: &proto.IPSetRemove{Id: id}}})

@@ -21,6 +21,7 @@ func hepKey(n string) model.Key { return model.Key{Kind: model.KindHostEndpoint,
 func gnpKey(n string) model.Key { return model.Key{Kind: model.KindGlobalNetworkPolicy, Name: n} }
 func gnsKey(n string) model.Key { return model.Key{Kind: model.KindGlobalNetworkSet, Name: n} }
 func fcKey(n string) model.Key  { return model.Key{Kind: model.KindFelixConfiguration, Name: n} }
+func proKey(n string) model.Key { return model.Key{Kind: model.KindProfile, Name: n} }
 
 const (
 	seedHEP = `{"apiVersion":"projectcalico.org/v3","kind":"HostEndpoint","metadata":{"name":"memcached-node-1-eth0","labels":{"memcached":"server"}},
@@ -138,9 +139,53 @@ policy not-here untracked=true prednat=false fwd=true`}
 			"spec":{"interfaceName":"eth0","node":"memcached-node-2","expectedIPs":["10.128.0.162"]}}`,
 		gnpKey("memcached-server"): seedGNP,
 	}, want: defaultConfig}
+
+	// Profiles: labels they apply are inherited (and selected by policy and
+	// rule selectors), their rules are sent, missing ones are left out, and
+	// the built-in default-allow profile exists without being stored.
+	stProfiles = state{name: "profiles", kvs: map[model.Key]string{
+		hepKey("memcached-node-1-eth0"): `{"apiVersion":"projectcalico.org/v3","kind":"HostEndpoint","metadata":{"name":"memcached-node-1-eth0","labels":{"memcached":"server"}},
+			"spec":{"interfaceName":"eth0","node":"memcached-node-1","expectedIPs":["10.128.0.162"],"profiles":["mgmt","missing","projectcalico-default-allow"]}}`,
+		hepKey("bastion"): `{"apiVersion":"projectcalico.org/v3","kind":"HostEndpoint","metadata":{"name":"bastion"},
+			"spec":{"node":"bastion-node","expectedIPs":["10.0.0.22"],"profiles":["mgmt"]}}`,
+		proKey("mgmt"): `{"apiVersion":"projectcalico.org/v3","kind":"Profile","metadata":{"name":"mgmt"},
+			"spec":{"labelsToApply":{"zone":"mgmt","memcached":"overridden"},"ingress":[{"action":"Allow","source":{"selector":"zone == 'mgmt'"}}]}}`,
+		gnpKey("mgmt-only"): `{"apiVersion":"projectcalico.org/v3","kind":"GlobalNetworkPolicy","metadata":{"name":"mgmt-only"},
+			"spec":{"selector":"zone == 'mgmt' && memcached == 'server'","ingress":[{"action":"Deny"}]}}`,
+	}, want: defaultConfig + `
+hep memcached-node-1-eth0 iface="eth0" v4=[10.128.0.162] v6=[] untracked=[]/[] prednat=[] normal=[mgmt-only]/[] forward=[]/[] profiles=[mgmt projectcalico-default-allow]
+ipset set(zone == "mgmt") = [10.0.0.22/32 10.128.0.162/32]
+policy mgmt-only in ACTION_DENY (mgmt-only ingress 0)
+policy mgmt-only untracked=false prednat=false fwd=false
+profile mgmt in ACTION_ALLOW src=set(zone == "mgmt") (profile mgmt ingress 0)
+profile projectcalico-default-allow in ACTION_ALLOW (profile projectcalico-default-allow ingress 0)
+profile projectcalico-default-allow out ACTION_ALLOW (profile projectcalico-default-allow egress 0)`}
+
+	// Named ports resolve to (address, protocol, port) sets of the
+	// endpoints that define them.
+	stNamedPorts = state{name: "named-ports", kvs: map[model.Key]string{
+		hepKey("memcached-node-1-eth0"): `{"apiVersion":"projectcalico.org/v3","kind":"HostEndpoint","metadata":{"name":"memcached-node-1-eth0","labels":{"memcached":"server"}},
+			"spec":{"interfaceName":"eth0","node":"memcached-node-1","expectedIPs":["10.128.0.162","fd00::162"],"ports":[{"name":"memcache","protocol":"TCP","port":11211},{"name":"dns","protocol":"UDP","port":53}]}}`,
+		hepKey("cache-2"): `{"apiVersion":"projectcalico.org/v3","kind":"HostEndpoint","metadata":{"name":"cache-2","labels":{"role":"cache"}},
+			"spec":{"node":"cache-node-2","expectedIPs":["10.0.0.2"],"ports":[{"name":"memcache","protocol":"TCP","port":11212},{"name":"memcache","protocol":"UDP","port":11212}]}}`,
+		gnpKey("named"): `{"apiVersion":"projectcalico.org/v3","kind":"GlobalNetworkPolicy","metadata":{"name":"named"},
+			"spec":{"selector":"all()","types":["Ingress","Egress"],
+			"ingress":[{"action":"Allow","protocol":"TCP","destination":{"ports":["memcache",80]}}],
+			"egress":[{"action":"Allow","protocol":"TCP","destination":{"selector":"role == 'cache'","ports":["memcache"]}},
+			          {"action":"Deny","protocol":"UDP","destination":{"notPorts":["dns"]}}]}}`,
+	}, want: defaultConfig + `
+hep memcached-node-1-eth0 iface="eth0" v4=[10.128.0.162] v6=[fd00::162] untracked=[]/[] prednat=[] normal=[named]/[named] forward=[]/[]
+ipset set(role == "cache") = [10.0.0.2/32]
+namedports set(all(), dns/17) = [10.128.0.162,udp:53 fd00::162,udp:53]
+namedports set(all(), memcache/6) = [10.0.0.2,tcp:11212 10.128.0.162,tcp:11211 fd00::162,tcp:11211]
+namedports set(role == "cache", memcache/6) = [10.0.0.2,tcp:11212]
+policy named in ACTION_ALLOW proto=6 dnp=set(all(), memcache/6) dport=80-80 (named ingress 0)
+policy named out ACTION_ALLOW proto=6 dst=set(role == "cache") dnp=set(role == "cache", memcache/6) (named egress 0)
+policy named out ACTION_DENY proto=17 !dnp=set(all(), dns/17) (named egress 1)
+policy named untracked=false prednat=false fwd=false`}
 )
 
-var allStates = []state{stEmpty, stSeed, stSeedPrefixed, stSeedWithSet, stMixed, stRelabelled, stMoved}
+var allStates = []state{stEmpty, stSeed, stSeedPrefixed, stSeedWithSet, stMixed, stRelabelled, stMoved, stProfiles, stNamedPorts}
 
 func decode(t testing.TB, k model.Key, js string) model.Resource {
 	t.Helper()

@@ -21,6 +21,8 @@ func New(k Kind) Resource {
 		return &GlobalNetworkSet{}
 	case KindFelixConfiguration:
 		return &FelixConfiguration{}
+	case KindProfile:
+		return &Profile{}
 	}
 	return nil
 }
@@ -43,7 +45,7 @@ func Decode(data []byte) (Resource, error) {
 	}
 	k, err := ParseKind(tm.Kind)
 	if err != nil || string(k) != tm.Kind {
-		return nil, fmt.Errorf("kind %q is not one untrackd reads (HostEndpoint, GlobalNetworkPolicy, GlobalNetworkSet, FelixConfiguration)", tm.Kind)
+		return nil, fmt.Errorf("kind %q is not one untrackd reads (HostEndpoint, GlobalNetworkPolicy, GlobalNetworkSet, FelixConfiguration, Profile)", tm.Kind)
 	}
 	r := New(k)
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -107,6 +109,10 @@ func Encode(r Resource) ([]byte, error) {
 		c.TypeMeta = tm
 		return json.Marshal(&c)
 	case *FelixConfiguration:
+		c := *v
+		c.TypeMeta = tm
+		return json.Marshal(&c)
+	case *Profile:
 		c := *v
 		c.TypeMeta = tm
 		return json.Marshal(&c)

@@ -1,6 +1,6 @@
 // Package model holds the projectcalico.org/v3 resources untrackd reads from
-// etcd (HostEndpoint, GlobalNetworkPolicy, GlobalNetworkSet and
-// FelixConfiguration), their exact JSON encoding as Calico stores it, the etcd
+// etcd (HostEndpoint, GlobalNetworkPolicy, GlobalNetworkSet,
+// FelixConfiguration and Profile), their exact JSON encoding as Calico stores it, the etcd
 // key layout, and validation.
 //
 // The types are plain data: they have no behaviour beyond encoding, defaulting

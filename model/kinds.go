@@ -14,10 +14,11 @@ const (
 	KindGlobalNetworkPolicy Kind = "GlobalNetworkPolicy"
 	KindGlobalNetworkSet    Kind = "GlobalNetworkSet"
 	KindFelixConfiguration  Kind = "FelixConfiguration"
+	KindProfile             Kind = "Profile"
 )
 
 // Kinds lists every supported kind in a fixed order.
-var Kinds = []Kind{KindHostEndpoint, KindGlobalNetworkPolicy, KindGlobalNetworkSet, KindFelixConfiguration}
+var Kinds = []Kind{KindHostEndpoint, KindGlobalNetworkPolicy, KindGlobalNetworkSet, KindFelixConfiguration, KindProfile}
 
 // KeyPrefix is the etcd prefix below which Calico stores v3 resources.
 const KeyPrefix = "/calico/resources/v3/projectcalico.org/"
@@ -34,6 +35,8 @@ func (k Kind) Plural() string {
 		return "globalnetworksets"
 	case KindFelixConfiguration:
 		return "felixconfigurations"
+	case KindProfile:
+		return "profiles"
 	}
 	return ""
 }
@@ -66,8 +69,10 @@ func ParseKind(s string) (Kind, error) {
 		return KindGlobalNetworkSet, nil
 	case "felixconfig", "felixconfigs":
 		return KindFelixConfiguration, nil
+	case "pro", "pros":
+		return KindProfile, nil
 	}
-	return "", fmt.Errorf("unknown kind %q (want one of HostEndpoint, GlobalNetworkPolicy, GlobalNetworkSet, FelixConfiguration)", s)
+	return "", fmt.Errorf("unknown kind %q (want one of HostEndpoint, GlobalNetworkPolicy, GlobalNetworkSet, FelixConfiguration, Profile)", s)
 }
 
 // Key identifies one stored resource.

@@ -232,3 +232,31 @@ func TestParseKey(t *testing.T) {
 		}
 	}
 }
+
+func TestProfile(t *testing.T) {
+	good := `{"apiVersion":"projectcalico.org/v3","kind":"Profile","metadata":{"name":"kns.default"},
+		"spec":{"labelsToApply":{"zone":"mgmt"},"ingress":[{"action":"Allow","source":{"selector":"zone == 'mgmt'"}}],"egress":[{"action":"Allow"}]}}`
+	r, err := DecodeKey(Key{Kind: KindProfile, Name: "kns.default"}, []byte(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := r.(*Profile); p.Spec.LabelsToApply["zone"] != "mgmt" || len(p.Spec.Ingress) != 1 {
+		t.Fatalf("decoded %+v", p)
+	}
+	bad := `{"apiVersion":"projectcalico.org/v3","kind":"Profile","metadata":{"name":"p"},
+		"spec":{"labelsToApply":{"-bad":"x"},"ingress":[{"action":"Allow","protocol":"TCP","destination":{"ports":[0]}}]}}`
+	r, err = Decode([]byte(bad))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = r.Validate()
+	for _, want := range []string{"spec.labelsToApply", `spec.ingress[0].destination.ports[0]: "0" is not a valid port`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v, want %q", err, want)
+		}
+	}
+	k, err := ParseKey("/calico/resources/v3/projectcalico.org/profiles/projectcalico-default-allow")
+	if err != nil || k.Kind != KindProfile {
+		t.Fatalf("profile key: %v %v", k, err)
+	}
+}
