@@ -9,20 +9,6 @@ import (
 	"github.com/untrackd/untrackd/proto"
 )
 
-// Felix's default failsafe ports (felix/config/config_params.go).
-var (
-	DefaultFailsafeInbound = []model.ProtoPort{
-		{Protocol: "tcp", Port: 22}, {Protocol: "udp", Port: 68}, {Protocol: "tcp", Port: 179},
-		{Protocol: "tcp", Port: 2379}, {Protocol: "tcp", Port: 2380}, {Protocol: "tcp", Port: 5473},
-		{Protocol: "tcp", Port: 6443}, {Protocol: "tcp", Port: 6666}, {Protocol: "tcp", Port: 6667},
-	}
-	DefaultFailsafeOutbound = []model.ProtoPort{
-		{Protocol: "udp", Port: 53}, {Protocol: "udp", Port: 67}, {Protocol: "tcp", Port: 179},
-		{Protocol: "tcp", Port: 2379}, {Protocol: "tcp", Port: 2380}, {Protocol: "tcp", Port: 5473},
-		{Protocol: "tcp", Port: 6443}, {Protocol: "tcp", Port: 6666}, {Protocol: "tcp", Port: 6667},
-	}
-)
-
 // configResolver merges the FelixConfigurations "default" and
 // "node.<nodename>" (the latter wins field by field) into the dataplane's
 // ConfigUpdate.
@@ -58,8 +44,8 @@ func (c *configResolver) set(name string, fc *model.FelixConfiguration) {
 // sent (or none was sent yet).
 func (c *configResolver) flush() {
 	u := &proto.ConfigUpdate{
-		FailsafeInbound:  protoPorts(c.pick(func(s *model.FelixConfigurationSpec) *[]model.ProtoPort { return s.FailsafeInboundHostPorts }, DefaultFailsafeInbound)),
-		FailsafeOutbound: protoPorts(c.pick(func(s *model.FelixConfigurationSpec) *[]model.ProtoPort { return s.FailsafeOutboundHostPorts }, DefaultFailsafeOutbound)),
+		FailsafeInbound:  protoPorts(c.pick(func(s *model.FelixConfigurationSpec) *[]model.ProtoPort { return s.FailsafeInboundHostPorts }, model.DefaultFailsafeInbound)),
+		FailsafeOutbound: protoPorts(c.pick(func(s *model.FelixConfigurationSpec) *[]model.ProtoPort { return s.FailsafeOutboundHostPorts }, model.DefaultFailsafeOutbound)),
 		LogSeverity:      c.logSeverity(),
 	}
 	if c.last != nil && gproto.Equal(c.last, u) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"time"
 
 	"go.uber.org/zap"
@@ -27,6 +28,10 @@ type Options struct {
 	// OnApply, if set, is called after every apply attempt with its
 	// outcome; the health and metrics code hooks in here.
 	OnApply func(ApplyResult)
+	// Interfaces, if set, delivers snapshots of the host's interfaces and
+	// their addresses (see package ifacemon); they decide which interface
+	// a host endpoint with only expectedIPs governs.
+	Interfaces <-chan map[string][]netip.Addr
 }
 
 // ApplyResult describes one apply attempt.
@@ -67,6 +72,9 @@ func NewDriver(opts Options) *Driver {
 
 // OnUpdate records one message from the calculation graph. It does no I/O.
 func (d *Driver) OnUpdate(m *proto.ToDataplane) { d.desired.record(m) }
+
+// OnInterfaces records a snapshot of the host's interfaces. It does no I/O.
+func (d *Driver) OnInterfaces(ifaces map[string][]netip.Addr) { d.desired.interfaces = ifaces }
 
 // InSync reports whether the graph has sent its complete state.
 func (d *Driver) InSync() bool { return d.desired.inSync }
@@ -150,6 +158,11 @@ func (d *Driver) Run(ctx context.Context, in <-chan []*proto.ToDataplane) error 
 			d.record(batch)
 			d.drain(in)
 			if backoff == 0 { // while backing off, the retry timer applies
+				apply()
+			}
+		case ifaces := <-d.opts.Interfaces:
+			d.OnInterfaces(ifaces)
+			if backoff == 0 {
 				apply()
 			}
 		case <-retry.C:

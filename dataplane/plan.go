@@ -19,7 +19,7 @@ import (
 //  5. obsolete chains: flush all, then delete all (nothing jumps to them
 //     any more: the chains that did were rewritten in step 4);
 //  6. obsolete sets (no rule uses them any more).
-func plan(have *nft.TableState, want *render.Ruleset, elems map[string][]nft.Interval) *nft.Transaction {
+func plan(have *nft.TableState, want *render.Ruleset, elems map[string]elements) *nft.Transaction {
 	tx := &nft.Transaction{}
 	if have != nil && incompatible(have, want) {
 		// Rebuild the whole table in the same transaction: atomic, so
@@ -38,12 +38,16 @@ func plan(have *nft.TableState, want *render.Ruleset, elems map[string][]nft.Int
 				tx.DeleteSet(name)
 			}
 			tx.AddSet(want.Sets[name])
-			tx.AddElements(name, elems[name])
+			tx.AddElements(name, elems[name].intervals)
+			tx.AddTuples(name, elems[name].tuples)
 			continue
 		}
-		del, add := diffIntervals(old.Elements, elems[name])
+		del, add := diffSorted(old.Elements, elems[name].intervals, compareIntervals)
 		tx.DeleteElements(name, del)
 		tx.AddElements(name, add)
+		delT, addT := diffSorted(old.Tuples, elems[name].tuples, nft.AddrPort.Compare)
+		tx.DeleteTuples(name, delT)
+		tx.AddTuples(name, addT)
 	}
 	for _, name := range slices.Sorted(maps.Keys(want.Chains)) {
 		c, old := want.Chains[name], have.Chains[name]
@@ -120,16 +124,23 @@ func ruleHashes(c *nft.Chain) []string {
 	return h
 }
 
-// diffIntervals compares two sorted interval lists and returns what to
-// delete from have and what to add to reach want.
-func diffIntervals(have, want []nft.Interval) (del, add []nft.Interval) {
+func compareIntervals(a, b nft.Interval) int {
+	if c := a.First.Compare(b.First); c != 0 {
+		return c
+	}
+	return a.Last.Compare(b.Last)
+}
+
+// diffSorted compares two lists sorted by cmp and returns what to delete
+// from have and what to add to reach want.
+func diffSorted[T any](have, want []T, cmp func(a, b T) int) (del, add []T) {
 	i, j := 0, 0
 	for i < len(have) && j < len(want) {
-		switch {
-		case have[i] == want[j]:
+		switch c := cmp(have[i], want[j]); {
+		case c == 0:
 			i++
 			j++
-		case have[i].Less(want[j]):
+		case c < 0:
 			del = append(del, have[i])
 			i++
 		default:
@@ -145,7 +156,7 @@ func diffIntervals(have, want []nft.Interval) (del, add []nft.Interval) {
 // stateAfter returns what the table holds after a successful Run of
 // plan(have, want, elems). Rule handles are not known (they are only needed
 // for reading back), so RuleStates carry hashes only.
-func stateAfter(want *render.Ruleset, elems map[string][]nft.Interval) *nft.TableState {
+func stateAfter(want *render.Ruleset, elems map[string]elements) *nft.TableState {
 	st := &nft.TableState{Chains: map[string]*nft.ChainState{}, Sets: map[string]*nft.SetState{}}
 	for name, c := range want.Chains {
 		cs := &nft.ChainState{Name: name, Base: c.Base}
@@ -155,7 +166,7 @@ func stateAfter(want *render.Ruleset, elems map[string][]nft.Interval) *nft.Tabl
 		st.Chains[name] = cs
 	}
 	for name, s := range want.Sets {
-		st.Sets[name] = &nft.SetState{Set: s, Elements: elems[name]}
+		st.Sets[name] = &nft.SetState{Set: s, Elements: elems[name].intervals, Tuples: elems[name].tuples}
 	}
 	return st
 }

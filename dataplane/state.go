@@ -2,6 +2,9 @@ package dataplane
 
 import (
 	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/untrackd/untrackd/dataplane/nft"
 	"github.com/untrackd/untrackd/dataplane/render"
@@ -9,30 +12,41 @@ import (
 )
 
 // desired is the dataplane state the calculation graph asked for, recorded
-// message by message.
+// message by message, and the host's interfaces.
 type desired struct {
-	config    *proto.ConfigUpdate
-	endpoints map[string]*proto.HostEndpointUpdate
-	policies  map[string]*proto.Policy
-	ipsets    map[string]*ipset
-	inSync    bool
+	config     *proto.ConfigUpdate
+	endpoints  map[string]*proto.HostEndpointUpdate
+	policies   map[string]*proto.Policy
+	profiles   map[string]*proto.Profile
+	ipsets     map[string]*ipset
+	interfaces map[string][]netip.Addr
+	inSync     bool
 }
 
 // ipset is one IP set's members and, computed on demand, its kernel
 // elements per family.
 type ipset struct {
-	members map[netip.Prefix]struct{}
-	// v4 and v6 are the merged intervals of members; valid unless dirty.
-	v4, v6 []nft.Interval
+	typ     proto.IPSetType
+	members map[string]struct{}
+	// v4 and v6 are the elements of members; valid unless dirty.
+	v4, v6 elements
 	dirty  bool
 }
 
-func newDesired() *desired {
-	return &desired{endpoints: map[string]*proto.HostEndpointUpdate{}, policies: map[string]*proto.Policy{}, ipsets: map[string]*ipset{}}
+// elements are the contents of one kernel set: intervals for an address
+// set, tuples for an address-protocol-port set.
+type elements struct {
+	intervals []nft.Interval
+	tuples    []nft.AddrPort
 }
 
-// record applies one message. It never fails: a member that is not a valid
-// CIDR is ignored (the calculation graph only sends valid ones).
+func newDesired() *desired {
+	return &desired{endpoints: map[string]*proto.HostEndpointUpdate{}, policies: map[string]*proto.Policy{},
+		profiles: map[string]*proto.Profile{}, ipsets: map[string]*ipset{}}
+}
+
+// record applies one message. It never fails: a member that does not parse
+// is ignored when elements are computed (the graph only sends valid ones).
 func (d *desired) record(m *proto.ToDataplane) {
 	switch p := m.Payload.(type) {
 	case *proto.ToDataplane_InSync:
@@ -40,11 +54,9 @@ func (d *desired) record(m *proto.ToDataplane) {
 	case *proto.ToDataplane_ConfigUpdate:
 		d.config = p.ConfigUpdate
 	case *proto.ToDataplane_IpsetUpdate:
-		s := &ipset{members: map[netip.Prefix]struct{}{}, dirty: true}
+		s := &ipset{typ: p.IpsetUpdate.Type, members: make(map[string]struct{}, len(p.IpsetUpdate.Members)), dirty: true}
 		for _, mem := range p.IpsetUpdate.Members {
-			if pfx, err := netip.ParsePrefix(mem); err == nil {
-				s.members[pfx] = struct{}{}
-			}
+			s.members[mem] = struct{}{}
 		}
 		d.ipsets[p.IpsetUpdate.Id] = s
 	case *proto.ToDataplane_IpsetDeltaUpdate:
@@ -53,14 +65,10 @@ func (d *desired) record(m *proto.ToDataplane) {
 			return
 		}
 		for _, mem := range p.IpsetDeltaUpdate.Removed {
-			if pfx, err := netip.ParsePrefix(mem); err == nil {
-				delete(s.members, pfx)
-			}
+			delete(s.members, mem)
 		}
 		for _, mem := range p.IpsetDeltaUpdate.Added {
-			if pfx, err := netip.ParsePrefix(mem); err == nil {
-				s.members[pfx] = struct{}{}
-			}
+			s.members[mem] = struct{}{}
 		}
 		s.dirty = true
 	case *proto.ToDataplane_IpsetRemove:
@@ -69,6 +77,10 @@ func (d *desired) record(m *proto.ToDataplane) {
 		d.policies[p.ActivePolicyUpdate.Name] = p.ActivePolicyUpdate.Policy
 	case *proto.ToDataplane_ActivePolicyRemove:
 		delete(d.policies, p.ActivePolicyRemove.Name)
+	case *proto.ToDataplane_ActiveProfileUpdate:
+		d.profiles[p.ActiveProfileUpdate.Name] = p.ActiveProfileUpdate.Profile
+	case *proto.ToDataplane_ActiveProfileRemove:
+		delete(d.profiles, p.ActiveProfileRemove.Name)
 	case *proto.ToDataplane_HostEndpointUpdate:
 		d.endpoints[p.HostEndpointUpdate.Name] = p.HostEndpointUpdate
 	case *proto.ToDataplane_HostEndpointRemove:
@@ -78,28 +90,71 @@ func (d *desired) record(m *proto.ToDataplane) {
 
 // renderInput returns the render input for the current state.
 func (d *desired) renderInput() render.Input {
-	ids := make(map[string]bool, len(d.ipsets))
-	for id := range d.ipsets {
-		ids[id] = true
+	ids := make(map[string]proto.IPSetType, len(d.ipsets))
+	for id, s := range d.ipsets {
+		ids[id] = s.typ
 	}
-	return render.Input{Config: d.config, Endpoints: d.endpoints, Policies: d.policies, IPSets: ids}
+	return render.Input{Config: d.config, Endpoints: d.endpoints, Policies: d.policies, Profiles: d.profiles,
+		IPSets: ids, Interfaces: d.interfaces}
 }
 
 // elements returns the kernel elements of every set, by set name,
 // recomputing only the IP sets whose members changed.
-func (d *desired) elements() map[string][]nft.Interval {
-	out := make(map[string][]nft.Interval, 2*len(d.ipsets))
+func (d *desired) elements() map[string]elements {
+	out := make(map[string]elements, 2*len(d.ipsets))
 	for id, s := range d.ipsets {
 		if s.dirty {
-			nets := make([]netip.Prefix, 0, len(s.members))
-			for p := range s.members {
-				nets = append(nets, p)
-			}
-			s.v4, s.v6 = render.Intervals(nets)
+			s.v4, s.v6 = s.compute()
 			s.dirty = false
 		}
-		out[render.SetName(id, nft.IPv4)] = s.v4
-		out[render.SetName(id, nft.IPv6)] = s.v6
+		out[render.SetName(id, s.typ, nft.IPv4)] = s.v4
+		out[render.SetName(id, s.typ, nft.IPv6)] = s.v6
 	}
 	return out
+}
+
+func (s *ipset) compute() (v4, v6 elements) {
+	if s.typ == proto.IPSetType_IP_SET_NAMED_PORTS {
+		for mem := range s.members {
+			if t, ok := parseNamedPort(mem); ok {
+				if t.Addr.Is4() {
+					v4.tuples = append(v4.tuples, t)
+				} else {
+					v6.tuples = append(v6.tuples, t)
+				}
+			}
+		}
+		slices.SortFunc(v4.tuples, nft.AddrPort.Compare)
+		slices.SortFunc(v6.tuples, nft.AddrPort.Compare)
+		return v4, v6
+	}
+	nets := make([]netip.Prefix, 0, len(s.members))
+	for mem := range s.members {
+		if p, err := netip.ParsePrefix(mem); err == nil {
+			nets = append(nets, p)
+		}
+	}
+	v4.intervals, v6.intervals = render.Intervals(nets)
+	return v4, v6
+}
+
+var l4Protos = map[string]uint8{"tcp": 6, "udp": 17, "sctp": 132}
+
+// parseNamedPort parses a named-port member "10.0.0.1,tcp:80".
+func parseNamedPort(s string) (nft.AddrPort, bool) {
+	addr, rest, ok := strings.Cut(s, ",")
+	if !ok {
+		return nft.AddrPort{}, false
+	}
+	protoName, port, ok := strings.Cut(rest, ":")
+	if !ok {
+		return nft.AddrPort{}, false
+	}
+	a, err := netip.ParseAddr(addr)
+	p, err2 := strconv.ParseUint(port, 10, 16)
+	n, known := l4Protos[protoName]
+	if err != nil || err2 != nil || !known {
+		return nft.AddrPort{}, false
+	}
+	return nft.AddrPort{Addr: a.Unmap(), Proto: n, Port: uint16(p)}, true
 }

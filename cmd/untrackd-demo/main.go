@@ -41,6 +41,11 @@ var resources = []struct{ key, value string }{
 		`{"apiVersion":"projectcalico.org/v3","kind":"HostEndpoint","metadata":{"name":"memcached-node-1-eth0","labels":{"memcached":"server"}},"spec":{"interfaceName":"eth0","node":"memcached-node-1","expectedIPs":["` + serverIP + `"]}}`},
 	{keyBase + "hostendpoints/memcached-client-1-eth0",
 		`{"apiVersion":"projectcalico.org/v3","kind":"HostEndpoint","metadata":{"name":"memcached-client-1-eth0","labels":{"memcached":"client"}},"spec":{"interfaceName":"eth0","node":"memcached-client-1","expectedIPs":["` + clientIP + `"]}}`},
+	// A host endpoint denies everything no policy allows (failsafe ports
+	// excepted); this ordinary, tracked policy keeps the host's other
+	// traffic flowing as before.
+	{keyBase + "globalnetworkpolicies/allow-everything-else",
+		`{"apiVersion":"projectcalico.org/v3","kind":"GlobalNetworkPolicy","metadata":{"name":"allow-everything-else"},"spec":{"order":1000,"selector":"memcached == 'server'","types":["Ingress","Egress"],"ingress":[{"action":"Allow"}],"egress":[{"action":"Allow"}]}}`},
 	{keyBase + "globalnetworkpolicies/memcached-server",
 		`{"apiVersion":"projectcalico.org/v3","kind":"GlobalNetworkPolicy","metadata":{"name":"memcached-server"},"spec":{"selector":"memcached == 'server'","applyOnForward":true,"doNotTrack":true,"ingress":[{"action":"Allow","protocol":"TCP","source":{"selector":"memcached == 'client'"},"destination":{"ports":[12211]}}],"egress":[{"action":"Allow","protocol":"TCP","source":{"ports":[12211]},"destination":{"selector":"memcached == 'client'"}}]}}`},
 }
@@ -160,7 +165,7 @@ func (d *demo) run(ctx context.Context) error {
 		return err
 	}
 
-	step("The seed guide's resources, written with plain etcdctl put")
+	step("The seed guide's resources, and a normal policy for everything else, written with plain etcdctl put")
 	for _, r := range resources {
 		if _, err := inNS(serverNS, true, "etcdctl", "--endpoints=127.0.0.1:2379", "put", r.key, r.value); err != nil {
 			return err
@@ -175,7 +180,7 @@ func (d *demo) run(ctx context.Context) error {
 	}
 	fmt.Printf("    programmed within %v (including polling with nft)\n", time.Since(start).Round(time.Millisecond))
 
-	step("After: the same %d connections to port %d, and to port %d which no policy mentions", d.conns, port, ctrlPort)
+	step("After: the same %d connections to port %d, and to port %d, which only the ordinary policy allows", d.conns, port, ctrlPort)
 	if err := d.measure(ctx, port); err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/untrackd/untrackd/calc"
 	"github.com/untrackd/untrackd/dataplane"
+	"github.com/untrackd/untrackd/dataplane/ifacemon"
 	"github.com/untrackd/untrackd/dataplane/nft"
 	"github.com/untrackd/untrackd/dataplane/render"
 	"github.com/untrackd/untrackd/datastore"
@@ -19,6 +20,7 @@ import (
 // runDaemon wires the data flow and runs it until ctx is done:
 //
 //	etcd ─► datastore.Syncer ─► (adapter) ─► calc.Graph ─► dataplane.Driver ─► nft.Netlink ─► kernel
+//	                                      netlink interfaces ─► ifacemon ─┘
 //
 // Each arrow is a channel owned by the goroutine that writes it. Stopping
 // (SIGTERM, SIGINT) leaves the kernel rules in place, so a restart causes
@@ -64,7 +66,9 @@ func runDaemon(ctx context.Context, args []string) error {
 
 	syncer := datastore.NewSyncer(cli, datastore.SyncerOptions{Logger: log.Named("datastore")})
 	graph := calc.NewGraph(cfg.NodeName, log.Named("calc"))
+	ifaces := make(chan ifacemon.Snapshot)
 	driver := dataplane.NewDriver(dataplane.Options{
+		Interfaces:      ifaces,
 		Writer:          writer,
 		Log:             log.Named("dataplane"),
 		Render:          rcfg,
@@ -81,6 +85,7 @@ func runDaemon(ctx context.Context, args []string) error {
 	g.Go(func() error { return adapt(gctx, batches, calcIn, log) })
 	g.Go(func() error { return graph.Run(gctx, calcIn, toDataplane) })
 	g.Go(func() error { return driver.Run(gctx, toDataplane) })
+	g.Go(func() error { return ifacemon.Watch(gctx, ifaces, log.Named("interfaces")) })
 	err = g.Wait()
 	if ctx.Err() != nil && (err == nil || errors.Is(err, context.Canceled)) {
 		log.Info("stopping; the kernel rules stay in place")

@@ -226,6 +226,10 @@ const (
 	seedGNP   = `{"apiVersion":"projectcalico.org/v3","kind":"GlobalNetworkPolicy","metadata":{"name":"memcached-server"},"spec":{"selector":"memcached == 'server'","applyOnForward":true,"doNotTrack":true,"ingress":[{"action":"Allow","protocol":"TCP","source":{"selector":"memcached == 'client'"},"destination":{"ports":[12211]}}],"egress":[{"action":"Allow","protocol":"TCP","source":{"ports":[12211]},"destination":{"selector":"memcached == 'client'"}}]}}`
 )
 
+// allowGNP is a normal (tracked) policy allowing the test ports in: a host
+// endpoint denies everything else by default.
+const allowGNP = `{"apiVersion":"projectcalico.org/v3","kind":"GlobalNetworkPolicy","metadata":{"name":"allow-test-ports"},"spec":{"order":100,"selector":"memcached == 'server'","ingress":[{"action":"Allow","protocol":"TCP","destination":{"ports":["12211:12214"]}}]}}`
+
 func denyGNP(port int) string {
 	return fmt.Sprintf(`{"apiVersion":"projectcalico.org/v3","kind":"GlobalNetworkPolicy","metadata":{"name":"deny-port"},"spec":{"order":1,"selector":"memcached == 'server'","applyOnForward":true,"doNotTrack":true,"ingress":[{"action":"Deny","protocol":"TCP","destination":{"ports":[%d]}}]}}`, port)
 }
@@ -248,8 +252,10 @@ func TestUntrackedEndToEnd(t *testing.T) {
 		t.Fatal("no conntrack entries without policy: the test namespace does not track")
 	}
 
-	// The seed guide's resources.
+	// The seed guide's resources, and a normal policy for the other ports
+	// (the host endpoint denies what no policy allows).
 	start := time.Now()
+	tb.put(keyPrefix+"globalnetworkpolicies/allow-test-ports", allowGNP)
 	tb.put(keyPrefix+"hostendpoints/memcached-node-1-eth0", seedHEP)
 	tb.put(keyPrefix+"hostendpoints/memcached-client-1-eth0", clientHEP)
 	tb.put(keyPrefix+"globalnetworkpolicies/memcached-server", seedGNP)

@@ -10,16 +10,46 @@ import (
 
 var protoNumbers = map[string]uint8{"tcp": 6, "udp": 17, "sctp": 132}
 
-// failsafeRules returns the rules that exempt failsafe traffic from
-// untracked policy, for raw prerouting (in) or raw output. Accepting it in
-// the raw chains keeps it tracked, so neither an untracked Deny nor a
-// one-sided untracked Allow can cut off SSH, DHCP, DNS or etcd.
+// failsafe renders the four failsafe chains. Their rules accept, so a jump
+// to one ends the calling base chain for failsafe traffic.
 //
-// In prerouting: packets to inbound failsafe ports, and replies from
-// outbound failsafe ports. In output: packets to outbound failsafe ports, and
-// replies from inbound failsafe ports. A failsafe entry's net restricts the
-// remote address.
-func failsafeRules(c *proto.ConfigUpdate, in bool) []nft.Rule {
+// The raw chains run before conntrack, where accepting means "leave it to
+// normal processing": packets to inbound failsafe ports and replies from
+// outbound ones (in), packets to outbound failsafe ports and replies from
+// inbound ones (out). That keeps failsafe traffic tracked, so neither an
+// untracked Deny nor a one-sided untracked Allow can cut off SSH, DHCP, DNS
+// or etcd.
+//
+// The filter chains (also used by pre-DNAT policy) accept only packets to
+// the failsafe ports (conntrack accepts the replies) before normal policy
+// and default deny, plus the ICMPv6 neighbour discovery and multicast
+// listener messages IPv6 cannot work without (types 130 to 136), so a host
+// endpoint never cuts off IPv6.
+func (r *renderer) failsafe() {
+	c := r.in.Config
+	r.rs.add(&nft.Chain{Name: ChainFailsafeRawIn, Rules: failsafeRules(c, true, true)})
+	r.rs.add(&nft.Chain{Name: ChainFailsafeRawOut, Rules: failsafeRules(c, false, true)})
+	r.rs.add(&nft.Chain{Name: ChainFailsafeIn, Rules: append(failsafeRules(c, true, false), ndpRules()...)})
+	r.rs.add(&nft.Chain{Name: ChainFailsafeOut, Rules: append(failsafeRules(c, false, false), ndpRules()...)})
+}
+
+// ndpRules accept the ICMPv6 messages of neighbour discovery (router and
+// neighbour solicitation and advertisement) and multicast listener
+// discovery.
+func ndpRules() []nft.Rule {
+	var rules []nft.Rule
+	for t := uint8(130); t <= 136; t++ {
+		rules = append(rules, rule("ICMPv6 neighbour discovery",
+			nft.NFProto{Family: nft.IPv6}, nft.L4Proto{Proto: 58}, nft.ICMP{V6: true, Type: t}, accept))
+	}
+	return rules
+}
+
+// failsafeRules returns the rules accepting packets to the failsafe ports of
+// one direction (in: inbound ports, arriving; out: outbound ports, leaving)
+// and, with replies, the replies to the other direction's failsafe ports.
+// A failsafe entry's net restricts the remote address.
+func failsafeRules(c *proto.ConfigUpdate, in, replies bool) []nft.Rule {
 	type group struct {
 		proto uint8
 		net   string
@@ -38,10 +68,14 @@ func failsafeRules(c *proto.ConfigUpdate, in bool) []nft.Rule {
 	}
 	if in {
 		add(c.GetFailsafeInbound(), nft.DstPort)
-		add(c.GetFailsafeOutbound(), nft.SrcPort)
+		if replies {
+			add(c.GetFailsafeOutbound(), nft.SrcPort)
+		}
 	} else {
 		add(c.GetFailsafeOutbound(), nft.DstPort)
-		add(c.GetFailsafeInbound(), nft.SrcPort)
+		if replies {
+			add(c.GetFailsafeInbound(), nft.SrcPort)
+		}
 	}
 	groups := make([]group, 0, len(ports))
 	for g := range ports {

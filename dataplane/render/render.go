@@ -8,200 +8,209 @@ import (
 	"github.com/untrackd/untrackd/proto"
 )
 
-// Config holds the choices that shape rendering but come from untrackd's
-// own configuration rather than the datastore.
-type Config struct {
-	// MarkAllow is the packet-mark bit set on packets untracked policy
-	// allowed; later stages accept packets carrying it.
-	MarkAllow uint32
-	// MarkPass is the bit a Pass rule sets to end its tier.
-	MarkPass uint32
-	// LogPrefix starts the prefix of Log rules.
-	LogPrefix string
-}
-
-// DefaultConfig returns the default marks (bits 28 and 29, outside the
-// ranges kube-proxy and Calico use by default) and log prefix.
-func DefaultConfig() Config {
-	return Config{MarkAllow: 0x10000000, MarkPass: 0x20000000, LogPrefix: "untrackd"}
-}
-
-// Input is the desired dataplane state, as the calculation graph sent it.
-type Input struct {
-	Config    *proto.ConfigUpdate                  // failsafe ports; nil = none
-	Endpoints map[string]*proto.HostEndpointUpdate // local host endpoints by name
-	Policies  map[string]*proto.Policy             // active policies by name
-	IPSets    map[string]bool                      // ids of the IP sets that exist
-}
-
-// Ruleset is the desired content of untrackd's table, except set elements
-// (see Intervals): chains by name, and sets by name.
-type Ruleset struct {
-	Chains map[string]*nft.Chain
-	Sets   map[string]nft.Set
-}
-
 // Render computes the desired table for in. It never fails: references to
-// policies or IP sets that in does not hold are left out (the calculation
-// graph's ordering makes that impossible in practice).
+// policies, profiles or IP sets that in does not hold are left out (the
+// calculation graph's ordering makes that impossible in practice).
 func Render(cfg Config, in Input) *Ruleset {
 	rs := &Ruleset{Chains: map[string]*nft.Chain{}, Sets: map[string]nft.Set{}}
-	for id := range in.IPSets {
+	for id, t := range in.IPSets {
 		for _, f := range []nft.Family{nft.IPv4, nft.IPv6} {
-			n := SetName(id, f)
-			rs.Sets[n] = nft.Set{Name: n, Type: SetType(f)}
+			n := SetName(id, t, f)
+			rs.Sets[n] = nft.Set{Name: n, Type: SetType(t, f)}
 		}
 	}
-	ifaces := interfaceOwners(in.Endpoints)
+	r := &renderer{cfg: cfg, in: in, rs: rs, bound: bindings(in)}
+	r.failsafe()
+	r.raw()
+	r.preDNAT()
+	r.filter()
+	return rs
+}
 
-	rawPre := baseChain(ChainRawPrerouting, nft.HookPrerouting, nft.PriorityRaw)
-	rawPre.Rules = append(rawPre.Rules, failsafeRules(in.Config, true)...)
-	rawOut := baseChain(ChainRawOutput, nft.HookOutput, nft.PriorityRaw)
-	rawOut.Rules = append(rawOut.Rules, failsafeRules(in.Config, false)...)
+type renderer struct {
+	cfg   Config
+	in    Input
+	rs    *Ruleset
+	bound []binding
+}
 
-	for _, iface := range slices.Sorted(maps.Keys(ifaces)) {
-		hepName := ifaces[iface]
-		hep := in.Endpoints[hepName]
-		for _, dir := range []bool{true, false} {
-			names := hep.GetUntracked().GetEgress()
-			base := rawOut
-			if dir {
-				names = hep.GetUntracked().GetIngress()
-				base = rawPre
+// binding is a host endpoint enforced on an interface; iface "" means every
+// interface but loopback (a host endpoint with interfaceName "*").
+type binding struct {
+	iface string
+	hep   *proto.HostEndpointUpdate
+}
+
+// bindings decides which host endpoint governs which interface, as
+// Calico's one endpoint per interface: endpoints naming an interface first
+// (the first by endpoint name wins a contested interface), then endpoints
+// that give only expectedIPs, bound to every unclaimed interface holding
+// one of those addresses, then the first "*" endpoint for all other
+// interfaces except loopback. Named bindings come out sorted by interface.
+func bindings(in Input) []binding {
+	owner := map[string]*proto.HostEndpointUpdate{}
+	var wildcard *proto.HostEndpointUpdate
+	names := slices.Sorted(maps.Keys(in.Endpoints))
+	for _, name := range names {
+		e := in.Endpoints[name]
+		switch iface := e.GetInterfaceName(); iface {
+		case "":
+		case "*":
+			if wildcard == nil {
+				wildcard = e
 			}
-			names = present(names, in.Policies)
-			if len(names) == 0 {
+		default:
+			if owner[iface] == nil {
+				owner[iface] = e
+			}
+		}
+	}
+	for _, name := range names {
+		e := in.Endpoints[name]
+		if e.GetInterfaceName() != "" {
+			continue
+		}
+		want := map[string]bool{}
+		for _, a := range append(slices.Clone(e.ExpectedIpv4), e.ExpectedIpv6...) {
+			want[a] = true
+		}
+		for _, iface := range slices.Sorted(maps.Keys(in.Interfaces)) {
+			if owner[iface] != nil || iface == "lo" {
 				continue
 			}
-			hc := hepUntrackedChain(cfg, hepName, dir, names, in.Policies)
-			rs.Chains[hc.Name] = hc
-			base.Rules = append(base.Rules, nft.Rule{
-				Exprs:   []nft.Expr{nft.IfName{Out: !dir, Name: iface}, nft.Verdict{Kind: nft.Goto, Chain: hc.Name}},
-				Comment: "host endpoint " + hepName,
-			})
-			for _, p := range names {
-				if rs.Chains[PolicyUntrackedChain(p, dir)] == nil {
-					pc := policyUntrackedChain(cfg, p, dir, in.Policies[p], in.IPSets)
-					rs.Chains[pc.Name] = pc
+			for _, a := range in.Interfaces[iface] {
+				if want[a.String()] {
+					owner[iface] = e
+					break
 				}
 			}
 		}
 	}
-	rs.Chains[rawPre.Name] = rawPre
-	rs.Chains[rawOut.Name] = rawOut
-	for _, c := range []struct {
-		name string
-		hook nft.Hook
-	}{{ChainFilterInput, nft.HookInput}, {ChainFilterForward, nft.HookForward}, {ChainFilterOutput, nft.HookOutput}} {
-		fc := baseChain(c.name, c.hook, nft.PriorityFilter)
-		fc.Rules = []nft.Rule{{
-			Exprs:   []nft.Expr{nft.Mark{Mask: cfg.MarkAllow, Value: cfg.MarkAllow}, nft.Verdict{Kind: nft.Accept}},
-			Comment: "allowed by untracked policy",
-		}}
-		rs.Chains[fc.Name] = fc
+	var out []binding
+	for _, iface := range slices.Sorted(maps.Keys(owner)) {
+		out = append(out, binding{iface: iface, hep: owner[iface]})
 	}
-	return rs
-}
-
-func baseChain(name string, hook nft.Hook, prio int32) *nft.Chain {
-	return &nft.Chain{Name: name, Base: &nft.BaseChain{Hook: hook, Priority: prio, Policy: nft.PolicyAccept}}
-}
-
-// interfaceOwners maps each named interface to the host endpoint that
-// governs it. Calico allows one host endpoint per interface; if several
-// claim one, the first by name wins, deterministically.
-func interfaceOwners(eps map[string]*proto.HostEndpointUpdate) map[string]string {
-	owners := map[string]string{}
-	for _, name := range slices.Sorted(maps.Keys(eps)) {
-		iface := eps[name].GetInterfaceName()
-		if iface == "" || iface == "*" {
-			continue
-		}
-		if _, taken := owners[iface]; !taken {
-			owners[iface] = name
-		}
-	}
-	return owners
-}
-
-func present(names []string, policies map[string]*proto.Policy) []string {
-	var out []string
-	for _, n := range names {
-		if policies[n] != nil {
-			out = append(out, n)
-		}
+	if wildcard != nil {
+		out = append(out, binding{hep: wildcard})
 	}
 	return out
 }
 
-// hepUntrackedChain jumps to each policy's chain in order; after a policy
-// with Pass rules it returns if the pass mark was set, ending untracked
-// evaluation for the packet (which is then tracked as usual).
-func hepUntrackedChain(cfg Config, hep string, in bool, policies []string, all map[string]*proto.Policy) *nft.Chain {
-	c := &nft.Chain{Name: HEPUntrackedChain(hep, in)}
-	c.Rules = append(c.Rules, nft.Rule{Exprs: []nft.Expr{nft.ClearMarkBits{Bits: cfg.MarkPass}}})
-	for _, p := range policies {
-		c.Rules = append(c.Rules, nft.Rule{
-			Exprs:   []nft.Expr{nft.Verdict{Kind: nft.Jump, Chain: PolicyUntrackedChain(p, in)}},
-			Comment: "policy " + p,
+// ifMatch matches packets of the binding's interface: arriving on it (in)
+// or leaving by it.
+func (b binding) ifMatch(in bool) nft.IfName {
+	if b.iface == "" {
+		return nft.IfName{Out: !in, Name: "lo", Neg: true}
+	}
+	return nft.IfName{Out: !in, Name: b.iface}
+}
+
+// dispatch appends to base, for every binding, a rule sending the
+// binding's packets to the chain chainFor returns. When a wildcard binding
+// has a chain, a binding without one gets a rule ending evaluation with skip
+// instead, so the wildcard endpoint never governs another endpoint's
+// interface. It returns whether any rule sends packets to a chain.
+func (r *renderer) dispatch(base *nft.Chain, in bool, verdict func(chain string) nft.Verdict, skip nft.Verdict, chainFor func(b binding) string) bool {
+	chains := make([]string, len(r.bound))
+	wildcard, added := false, false
+	for i, b := range r.bound {
+		chains[i] = chainFor(b)
+		if chains[i] != "" {
+			added = true
+			wildcard = wildcard || b.iface == ""
+		}
+	}
+	for i, b := range r.bound {
+		switch {
+		case chains[i] != "":
+			base.Rules = append(base.Rules, rule("host endpoint "+b.hep.Name, b.ifMatch(in), verdict(chains[i])))
+		case wildcard && b.iface != "":
+			base.Rules = append(base.Rules, rule("host endpoint "+b.hep.Name, b.ifMatch(in), skip))
+		}
+	}
+	return added
+}
+
+// raw renders the raw-priority chains: failsafe, then untracked policy.
+func (r *renderer) raw() {
+	for _, in := range []bool{true, false} {
+		var base *nft.Chain
+		if in {
+			base = r.rs.add(baseChain(ChainRawPrerouting, nft.HookPrerouting, nft.PriorityRaw))
+			base.Rules = append(base.Rules, rule("", jump(ChainFailsafeRawIn)))
+		} else {
+			base = r.rs.add(baseChain(ChainRawOutput, nft.HookOutput, nft.PriorityRaw))
+			base.Rules = append(base.Rules, rule("", jump(ChainFailsafeRawOut)))
+		}
+		r.dispatch(base, in, gotoC, accept, func(b binding) string {
+			names := r.policies(b.hep.GetUntracked(), in)
+			if len(names) == 0 {
+				return ""
+			}
+			return r.untrackedEndpoint(b.hep.Name, in, names).Name
 		})
-		if hasPass(all[p], in) {
-			c.Rules = append(c.Rules, nft.Rule{
-				Exprs:   []nft.Expr{nft.Mark{Mask: cfg.MarkPass, Value: cfg.MarkPass}, nft.Verdict{Kind: nft.Return}},
-				Comment: "pass from policy " + p,
-			})
+	}
+}
+
+// preDNAT renders the mangle-priority prerouting chain: pre-DNAT policy,
+// before DNAT, for packets untracked policy did not allow.
+func (r *renderer) preDNAT() {
+	base := r.rs.add(baseChain(ChainManglePrerouting, nft.HookPrerouting, nft.PriorityMangle))
+	base.Rules = append(base.Rules, rule("allowed by untracked policy", markIs(r.cfg.MarkAllow), accept))
+	r.dispatch(base, true, gotoC, accept, func(b binding) string {
+		names := r.policies(b.hep.GetPreDnat(), true)
+		if len(names) == 0 {
+			return ""
+		}
+		return r.preDNATEndpoint(b.hep.Name, names).Name
+	})
+}
+
+// filter renders the filter-priority chains: normal policy, profiles and
+// default deny for traffic to and from the host, and applyOnForward policy
+// for forwarded traffic.
+func (r *renderer) filter() {
+	for _, in := range []bool{true, false} {
+		var base *nft.Chain
+		if in {
+			base = r.rs.add(baseChain(ChainFilterInput, nft.HookInput, nft.PriorityFilter))
+		} else {
+			base = r.rs.add(baseChain(ChainFilterOutput, nft.HookOutput, nft.PriorityFilter))
+		}
+		base.Rules = append(base.Rules, rule("allowed by untracked policy", markIs(r.cfg.MarkAllow), accept))
+		r.dispatch(base, in, gotoC, accept, func(b binding) string {
+			return r.hostEndpoint(b.hep, in).Name
+		})
+	}
+	fwd := r.rs.add(baseChain(ChainFilterForward, nft.HookForward, nft.PriorityFilter))
+	fwd.Rules = append(fwd.Rules, rule("allowed by untracked policy", markIs(r.cfg.MarkAllow), accept))
+	for _, in := range []bool{true, false} {
+		d := &nft.Chain{Name: "fwd-dispatch-" + dirName(in)}
+		if r.dispatch(d, in, gotoC, ret, func(b binding) string {
+			names := r.policies(b.hep.GetForward(), in)
+			if len(names) == 0 {
+				return ""
+			}
+			return r.forwardEndpoint(b.hep.Name, in, names).Name
+		}) {
+			r.rs.add(d)
+			fwd.Rules = append(fwd.Rules, rule("", jump(d.Name)))
 		}
 	}
-	return c
 }
 
-func hasPass(p *proto.Policy, in bool) bool {
-	rules := p.GetOutboundRules()
+// policies returns the names in the list's ingress (in) or egress
+// direction whose policies exist.
+func (r *renderer) policies(l *proto.PolicyList, in bool) []string {
+	names := l.GetEgress()
 	if in {
-		rules = p.GetInboundRules()
+		names = l.GetIngress()
 	}
-	for _, r := range rules {
-		if r.Action == proto.Action_ACTION_PASS {
-			return true
+	var out []string
+	for _, n := range names {
+		if r.in.Policies[n] != nil {
+			out = append(out, n)
 		}
 	}
-	return false
-}
-
-func policyUntrackedChain(cfg Config, name string, in bool, p *proto.Policy, ipsets map[string]bool) *nft.Chain {
-	c := &nft.Chain{Name: PolicyUntrackedChain(name, in)}
-	rules := p.GetOutboundRules()
-	if in {
-		rules = p.GetInboundRules()
-	}
-	for _, r := range rules {
-		c.Rules = append(c.Rules, renderRule(cfg, r, untrackedAction(cfg, r, name), ipsets)...)
-	}
-	return c
-}
-
-// untrackedAction returns the statements and verdict of a rule in an
-// untracked policy.
-func untrackedAction(cfg Config, r *proto.Rule, policy string) []nft.Expr {
-	switch r.Action {
-	case proto.Action_ACTION_ALLOW:
-		return []nft.Expr{nft.SetMarkBits{Bits: cfg.MarkAllow}, nft.Notrack{}, nft.Verdict{Kind: nft.Accept}}
-	case proto.Action_ACTION_DENY:
-		return []nft.Expr{nft.Verdict{Kind: nft.Drop}}
-	case proto.Action_ACTION_LOG:
-		return []nft.Expr{nft.Log{Prefix: logPrefix(cfg, policy)}}
-	case proto.Action_ACTION_PASS:
-		return []nft.Expr{nft.SetMarkBits{Bits: cfg.MarkPass}, nft.Verdict{Kind: nft.Return}}
-	}
-	return nil
-}
-
-// logPrefix is the prefix of a Log rule's messages: the configured prefix and
-// the policy name, within the kernel's 127-byte limit.
-func logPrefix(cfg Config, policy string) string {
-	p := cfg.LogPrefix + " " + policy + ": "
-	if len(p) > 127 {
-		p = p[:127]
-	}
-	return p
+	return out
 }
