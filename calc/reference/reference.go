@@ -373,3 +373,27 @@ func slicesSorted[V any](m map[string]V) []string {
 	slices.Sort(keys)
 	return keys
 }
+
+// Resources returns every resource of the model, for feeding the same state
+// to untrackd.
+func (m *Model) Resources() []model.Resource { return m.all() }
+
+func (m *Model) all() []model.Resource {
+	var out []model.Resource
+	for _, r := range m.HostEndpoints {
+		out = append(out, r)
+	}
+	for _, r := range m.Policies {
+		out = append(out, r)
+	}
+	for _, r := range m.NetworkSets {
+		out = append(out, r)
+	}
+	for _, r := range m.Profiles {
+		out = append(out, r)
+	}
+	for _, r := range m.FelixConfigs {
+		out = append(out, r)
+	}
+	return out
+}

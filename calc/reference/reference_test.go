@@ -1,6 +1,7 @@
 package reference
 
 import (
+	"math/rand/v2"
 	"net/netip"
 	"strings"
 	"testing"
@@ -133,5 +134,22 @@ spec:
 				t.Errorf("%v: got %v, want %v with %q", c.p, d, c.want, c.reason)
 			}
 		})
+	}
+}
+
+// TestGeneratedModelsAreValid checks that the generator only produces
+// resources the daemon would accept.
+func TestGeneratedModelsAreValid(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < 500; i++ {
+		m := Generate(r)
+		for _, res := range m.all() {
+			if err := res.Validate(); err != nil {
+				t.Fatalf("model %d: %s %s: %v", i, res.GetKind(), res.GetMeta().Name, err)
+			}
+		}
+		for j := 0; j < 20; j++ {
+			_ = m.Evaluate(GeneratePacket(r))
+		}
 	}
 }
