@@ -56,6 +56,8 @@ func TestNetlinkBytecodeMatchesNft(t *testing.T) {
 	tx.AddTable()
 	tx.AddSet(Set{Name: "s4-test", Type: SetIPv4})
 	tx.AddSet(Set{Name: "s6-test", Type: SetIPv6})
+	tx.AddSet(Set{Name: "np4-test", Type: SetIPv4ProtoPort})
+	tx.AddSet(Set{Name: "np6-test", Type: SetIPv6ProtoPort})
 	tx.AddChain(Chain{Name: "target"})
 	tx.AddChain(Chain{Name: "ours"})
 	tx.AddChain(Chain{Name: "theirs"})

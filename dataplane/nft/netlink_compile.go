@@ -112,6 +112,9 @@ func (c *ruleCompiler) compileExpr(e Expr) ([]expr.Any, *anonymousSet, error) {
 			loadNetwork(off, n),
 			&expr.Lookup{SourceRegister: reg1, SetName: e.Set, Invert: e.Neg},
 		}, nil, nil
+	case AddrPortInSet:
+		exprs, err := compileAddrPortInSet(e)
+		return exprs, nil, err
 	case Mark:
 		return []expr.Any{
 			&expr.Meta{Key: expr.MetaKeyMARK, Register: reg1},

@@ -23,6 +23,9 @@ func canonState(st *TableState) string {
 		for _, e := range s.Elements {
 			fmt.Fprintf(&b, "  %s-%s\n", e.First, e.Last)
 		}
+		for _, e := range s.Tuples {
+			fmt.Fprintf(&b, "  %s\n", e)
+		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(st.Chains)) {
 		c := st.Chains[name]
@@ -76,6 +79,11 @@ func TestNetlinkListMatchesFake(t *testing.T) {
 	tx.AddElements("e4top", edge4Top)
 	tx.AddElements("e6", edge6)
 	tx.AddElements("e6all", edge6All)
+	tx.AddSet(Set{Name: "np4", Type: SetIPv4ProtoPort, Comment: "named ports"})
+	tx.AddSet(Set{Name: "np6", Type: SetIPv6ProtoPort})
+	tx.AddSet(Set{Name: "np-empty", Type: SetIPv6ProtoPort})
+	tx.AddTuples("np4", []AddrPort{ap("10.0.0.2", 6, 80), ap("10.0.0.1", 17, 53), ap("10.0.0.1", 6, 80), ap("0.0.0.0", 0, 0)})
+	tx.AddTuples("np6", []AddrPort{ap("fd00::1", 6, 80), ap("fd00::1", 6, 81)})
 	tx.AddChain(Chain{Name: "pre", Base: &BaseChain{Hook: HookPrerouting, Priority: PriorityRaw, Policy: PolicyAccept}})
 	tx.AddChain(Chain{Name: "in", Base: &BaseChain{Hook: HookInput, Priority: PriorityFilter + 5, Policy: PolicyDrop}})
 	tx.AddChain(Chain{Name: "pol"})
@@ -85,6 +93,8 @@ func TestNetlinkListMatchesFake(t *testing.T) {
 	tx.AddRule("pre", Rule{Exprs: []Expr{IfName{Name: "eth0"}, Verdict{Kind: Jump, Chain: "pol"}}})
 	tx.AddRule("in", Rule{Exprs: []Expr{CTStateIn{States: CTEstablished}, Verdict{Kind: Accept}}})
 	tx.AddRule("in", Rule{Exprs: []Expr{Verdict{Kind: Goto, Chain: "pol"}}})
+	tx.AddRule("pol", Rule{Exprs: []Expr{nlV4, AddrPortInSet{Field: DstAddr, Family: IPv4, Set: "np4"}, Verdict{Kind: Accept}}})
+	tx.AddRule("pol", Rule{Exprs: []Expr{nlV6, AddrPortInSet{Field: SrcAddr, Family: IPv6, Set: "np6", Neg: true}, Verdict{Kind: Drop}}})
 	applyBoth(t, f, n, tx)
 	compareStates(t, f, n)
 
@@ -101,6 +111,11 @@ func TestNetlinkListMatchesFake(t *testing.T) {
 		tx.DeleteChain("gone")
 		tx.DeleteSet("empty")
 		tx.AddChain(Chain{Name: "in", Base: &BaseChain{Hook: HookInput, Priority: PriorityFilter + 5, Policy: PolicyAccept}})
+		tx.DeleteTuples("np4", []AddrPort{ap("10.0.0.1", 17, 53), ap("0.0.0.0", 0, 0)})
+		tx.AddTuples("np4", []AddrPort{ap("10.0.0.1", 17, 54), ap("10.0.0.0", 6, 80)})
+		tx.DeleteTuples("np6", []AddrPort{ap("fd00::1", 6, 80), ap("fd00::1", 6, 81)})
+		tx.AddTuples("np6", []AddrPort{ap("fd00::1", 6, 80)})
+		tx.DeleteSet("np-empty")
 		return tx
 	}
 	if err := f.Run(nlCtx(t), second(nlList(t, f))); err != nil {
@@ -112,6 +127,12 @@ func TestNetlinkListMatchesFake(t *testing.T) {
 	got := nlList(t, n)
 	if want := []Interval{edge4[0], edge4[1], nlIv("12.0.0.0", "12.0.0.0"), edge4[3], edge4[4]}; !slices.Equal(got.Sets["e4"].Elements, want) {
 		t.Errorf("e4 = %v, want %v", got.Sets["e4"].Elements, want)
+	}
+	if want := []AddrPort{ap("10.0.0.0", 6, 80), ap("10.0.0.1", 6, 80), ap("10.0.0.1", 17, 54), ap("10.0.0.2", 6, 80)}; !slices.Equal(got.Sets["np4"].Tuples, want) {
+		t.Errorf("np4 = %v, want %v", got.Sets["np4"].Tuples, want)
+	}
+	if np := got.Sets["np4"]; np.Type != SetIPv4ProtoPort || np.Comment != "named ports" || len(np.Elements) != 0 {
+		t.Errorf("np4 = %+v", np)
 	}
 
 	tx = &Transaction{}
@@ -179,6 +200,11 @@ func TestNetlinkErrorsMatchFake(t *testing.T) {
 	base.AddElements("s4", []Interval{PrefixInterval(nlPfx("10.0.0.0/8")), nlIv("192.168.0.1", "192.168.0.9")})
 	base.AddRule("base", Rule{Exprs: []Expr{nlV4, AddrInSet{Field: SrcAddr, Family: IPv4, Set: "s4"}, Verdict{Kind: Jump, Chain: "target"}}})
 	base.AddRule("target", Rule{Exprs: []Expr{Verdict{Kind: Goto, Chain: "referenced"}}})
+	base.AddSet(Set{Name: "np4", Type: SetIPv4ProtoPort})
+	base.AddSet(Set{Name: "np6", Type: SetIPv6ProtoPort})
+	base.AddTuples("np4", []AddrPort{ap("10.0.0.1", 6, 80), ap("10.0.0.1", 17, 53)})
+	base.AddTuples("np6", []AddrPort{ap("fd00::1", 6, 80)})
+	base.AddRule("base", Rule{Exprs: []Expr{nlV4, AddrPortInSet{Field: DstAddr, Family: IPv4, Set: "np4"}, Verdict{Kind: Accept}}})
 	applyBoth(t, f, n, base)
 	before := nlList(t, n)
 	beforeText := ns.MustExec(t, "nft", "list", "table", "inet", TableName)
@@ -241,6 +267,43 @@ func TestNetlinkErrorsMatchFake(t *testing.T) {
 		}, 1, ErrInvalid},
 		{"element of the wrong family", func(tx *Transaction) { tx.AddElements("s4", []Interval{PrefixInterval(nlPfx("fd00::/8"))}) }, 0, ErrInvalid},
 		{"elements of missing set", func(tx *Transaction) { tx.AddElements("nope", []Interval{nlIv("1.2.3.4", "1.2.3.4")}) }, 0, ErrNotFound},
+		{"add an existing interval", func(tx *Transaction) { tx.AddElements("s4", []Interval{PrefixInterval(nlPfx("10.0.0.0/8"))}) }, 0, ErrExists},
+		{"add an existing tuple", func(tx *Transaction) {
+			tx.AddTuples("np4", []AddrPort{ap("10.0.0.2", 6, 80)})
+			tx.AddTuples("np4", []AddrPort{ap("10.0.0.3", 6, 80), ap("10.0.0.1", 17, 53)})
+		}, 1, ErrExists},
+		{"add a tuple twice", func(tx *Transaction) { tx.AddTuples("np6", []AddrPort{ap("fd00::2", 6, 80), ap("fd00::2", 6, 80)}) }, 0, ErrExists},
+		{"delete a missing tuple", func(tx *Transaction) {
+			tx.AddTuples("np4", []AddrPort{ap("10.0.0.2", 6, 80)})
+			tx.DeleteTuples("np4", []AddrPort{ap("10.0.0.2", 6, 80), ap("10.0.0.1", 6, 53)})
+		}, 1, ErrNotFound},
+		{"tuple of the wrong family", func(tx *Transaction) { tx.AddTuples("np4", []AddrPort{ap("fd00::1", 6, 80)}) }, 0, ErrInvalid},
+		{"tuples in an address set", func(tx *Transaction) { tx.AddTuples("s4", []AddrPort{ap("10.0.0.1", 6, 80)}) }, 0, ErrInvalid},
+		{"intervals in a tuple set", func(tx *Transaction) { tx.AddElements("np4", []Interval{nlIv("1.2.3.4", "1.2.3.4")}) }, 0, ErrInvalid},
+		{"tuples of missing set", func(tx *Transaction) { tx.AddTuples("nope", []AddrPort{ap("10.0.0.1", 6, 80)}) }, 0, ErrNotFound},
+		{"delete tuple set in use", func(tx *Transaction) { tx.DeleteSet("np4") }, 0, ErrBusy},
+		{"add tuple set as an address set", func(tx *Transaction) { tx.AddSet(Set{Name: "np4", Type: SetIPv4}) }, 0, ErrExists},
+		{"add address set as a tuple set", func(tx *Transaction) { tx.AddSet(Set{Name: "s4", Type: SetIPv4ProtoPort}) }, 0, ErrExists},
+		{"add tuple set of the other family", func(tx *Transaction) { tx.AddSet(Set{Name: "np4", Type: SetIPv6ProtoPort}) }, 0, ErrExists},
+		{"tuple lookup in an address set", func(tx *Transaction) {
+			tx.AddRule("target", Rule{Exprs: []Expr{nlV4, AddrPortInSet{Family: IPv4, Set: "s4"}}})
+		}, 0, ErrInvalid},
+		{"address lookup in a tuple set", func(tx *Transaction) {
+			tx.AddRule("target", Rule{Exprs: []Expr{nlV4, AddrInSet{Family: IPv4, Set: "np4"}}})
+		}, 0, ErrInvalid},
+		{"IPv6 address lookup in a tuple set", func(tx *Transaction) {
+			tx.AddRule("target", Rule{Exprs: []Expr{nlV6, AddrInSet{Family: IPv6, Set: "np6"}}})
+		}, 0, ErrInvalid},
+		{"tuple lookup of the wrong family", func(tx *Transaction) {
+			tx.AddRule("target", Rule{Exprs: []Expr{nlV6, AddrPortInSet{Family: IPv6, Set: "np4"}}})
+		}, 0, ErrInvalid},
+		{"tuple lookup of the wrong family in a new set", func(tx *Transaction) {
+			tx.AddSet(Set{Name: "np6b", Type: SetIPv6ProtoPort})
+			tx.AddRule("target", Rule{Exprs: []Expr{nlV4, AddrPortInSet{Family: IPv4, Set: "np6b"}}})
+		}, 1, ErrInvalid},
+		{"tuple lookup in missing set", func(tx *Transaction) {
+			tx.AddRule("target", Rule{Exprs: []Expr{nlV4, AddrPortInSet{Family: IPv4, Set: "nope"}}})
+		}, 0, ErrNotFound},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -272,21 +335,23 @@ func TestNetlinkErrorsMatchFake(t *testing.T) {
 func TestNetlinkEncodeErrors(t *testing.T) {
 	n, _ := kernelNetlink(t)
 	cases := map[string][]Expr{
-		"ports without protocol":    {Ports{Field: DstPort, Ranges: []PortRange{{1, 1}}}},
-		"ports after negated proto": {L4Proto{Proto: 6, Neg: true}, Ports{Ranges: []PortRange{{1, 1}}}},
-		"ports of icmp":             {L4Proto{Proto: 1}, Ports{Ranges: []PortRange{{1, 1}}}},
-		"address without family":    {Addrs{Family: IPv4, Prefixes: []netip.Prefix{nlPfx("1.0.0.0/8")}}},
-		"address of other family":   {nlV6, Addrs{Family: IPv4, Prefixes: []netip.Prefix{nlPfx("1.0.0.0/8")}}},
-		"v6 prefix in v4 match":     {nlV4, Addrs{Family: IPv4, Prefixes: []netip.Prefix{nlPfx("::/8")}}},
-		"set lookup without family": {AddrInSet{Family: IPv4, Set: "s"}},
-		"icmp without protocol":     {ICMP{Type: 8}},
-		"icmpv6 after icmp":         {L4Proto{Proto: 1}, ICMP{V6: true, Type: 128}},
-		"long interface name":       {IfName{Name: "0123456789abcdef"}},
-		"empty ports":               {nlTCP, Ports{}},
-		"reversed port range":       {nlTCP, Ports{Ranges: []PortRange{{10, 5}}}},
-		"jump without chain":        {Verdict{Kind: Jump}},
-		"no conntrack state":        {CTStateIn{}},
-		"nil expression":            {nil},
+		"ports without protocol":      {Ports{Field: DstPort, Ranges: []PortRange{{1, 1}}}},
+		"ports after negated proto":   {L4Proto{Proto: 6, Neg: true}, Ports{Ranges: []PortRange{{1, 1}}}},
+		"ports of icmp":               {L4Proto{Proto: 1}, Ports{Ranges: []PortRange{{1, 1}}}},
+		"address without family":      {Addrs{Family: IPv4, Prefixes: []netip.Prefix{nlPfx("1.0.0.0/8")}}},
+		"address of other family":     {nlV6, Addrs{Family: IPv4, Prefixes: []netip.Prefix{nlPfx("1.0.0.0/8")}}},
+		"v6 prefix in v4 match":       {nlV4, Addrs{Family: IPv4, Prefixes: []netip.Prefix{nlPfx("::/8")}}},
+		"set lookup without family":   {AddrInSet{Family: IPv4, Set: "s"}},
+		"tuple lookup without family": {AddrPortInSet{Family: IPv4, Set: "s"}},
+		"tuple lookup without set":    {nlV4, AddrPortInSet{Family: IPv4}},
+		"icmp without protocol":       {ICMP{Type: 8}},
+		"icmpv6 after icmp":           {L4Proto{Proto: 1}, ICMP{V6: true, Type: 128}},
+		"long interface name":         {IfName{Name: "0123456789abcdef"}},
+		"empty ports":                 {nlTCP, Ports{}},
+		"reversed port range":         {nlTCP, Ports{Ranges: []PortRange{{10, 5}}}},
+		"jump without chain":          {Verdict{Kind: Jump}},
+		"no conntrack state":          {CTStateIn{}},
+		"nil expression":              {nil},
 	}
 	for name, exprs := range cases {
 		tx := &Transaction{}

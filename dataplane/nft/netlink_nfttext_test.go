@@ -52,6 +52,10 @@ func nftTextCases() []nftTextCase {
 		r(`ip saddr @s4-test`, nlV4, AddrInSet{Field: SrcAddr, Family: IPv4, Set: "s4-test"}),
 		r(`ip daddr != @s4-test`, nlV4, AddrInSet{Field: DstAddr, Family: IPv4, Set: "s4-test", Neg: true}),
 		r(`ip6 saddr @s6-test`, nlV6, AddrInSet{Field: SrcAddr, Family: IPv6, Set: "s6-test"}),
+		r(`ip daddr . meta l4proto . th dport @np4-test`, nlV4, AddrPortInSet{Field: DstAddr, Family: IPv4, Set: "np4-test"}),
+		r(`ip saddr . meta l4proto . th sport != @np4-test`, nlV4, AddrPortInSet{Field: SrcAddr, Family: IPv4, Set: "np4-test", Neg: true}),
+		r(`ip6 daddr . meta l4proto . th dport != @np6-test`, nlV6, AddrPortInSet{Field: DstAddr, Family: IPv6, Set: "np6-test", Neg: true}),
+		r(`ip6 saddr . meta l4proto . th sport @np6-test`, nlV6, AddrPortInSet{Field: SrcAddr, Family: IPv6, Set: "np6-test"}),
 		r(`meta mark & 0x0000ff00 == 0x00000100`, Mark{Mask: 0xff00, Value: 0x100}),
 		r(`ct state established,related`, CTStateIn{States: CTEstablished | CTRelated}),
 		r(`ct state new`, CTStateIn{States: CTNew}),
@@ -95,6 +99,10 @@ func TestNetlinkNftText(t *testing.T) {
 	tx.AddSet(Set{Name: "s6-test", Type: SetIPv6})
 	tx.AddElements("s4-test", []Interval{PrefixInterval(nlPfx("10.0.0.0/8")), nlIv("192.168.0.1", "192.168.0.1"), PrefixInterval(nlPfx("240.0.0.0/4"))})
 	tx.AddElements("s6-test", []Interval{PrefixInterval(nlPfx("fd00::/64")), PrefixInterval(nlPfx("ffff::/16"))})
+	tx.AddSet(Set{Name: "np4-test", Type: SetIPv4ProtoPort, Comment: "named ports"})
+	tx.AddSet(Set{Name: "np6-test", Type: SetIPv6ProtoPort})
+	tx.AddTuples("np4-test", []AddrPort{ap("10.0.0.1", 6, 80), ap("10.0.0.1", 17, 53), ap("192.168.0.1", 132, 65535)})
+	tx.AddTuples("np6-test", []AddrPort{ap("fd00::1", 6, 443)})
 	tx.AddChain(Chain{Name: "target"})
 	tx.AddChain(Chain{Name: "raw-pre", Base: &BaseChain{Hook: HookPrerouting, Priority: PriorityRaw, Policy: PolicyAccept}})
 	tx.AddChain(Chain{Name: "x"})
@@ -129,6 +137,9 @@ func TestNetlinkNftText(t *testing.T) {
 		"set s4-test {", "type ipv4_addr", "flags interval", `comment "v4 set"`,
 		"elements = { 10.0.0.0/8, 192.168.0.1,", "240.0.0.0/4 }",
 		"set s6-test {", "type ipv6_addr", "elements = { fd00::/64,", "ffff::/16 }",
+		"set np4-test {", "type ipv4_addr . inet_proto . inet_service", `comment "named ports"`,
+		"10.0.0.1 . tcp . 80", "10.0.0.1 . udp . 53", "192.168.0.1 . sctp . 65535",
+		"set np6-test {", "type ipv6_addr . inet_proto . inet_service", "elements = { fd00::1 . tcp . 443 }",
 	} {
 		if !strings.Contains(out, w) {
 			t.Errorf("listing lacks %q", w)

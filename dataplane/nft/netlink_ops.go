@@ -6,8 +6,11 @@ import (
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/userdata"
+	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
+
+var newSetElemType = netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | unix.NFT_MSG_NEWSETELEM)
 
 // encode turns tx into netlink messages, each tagged with its operation.
 func (n *Netlink) encode(tx *Transaction) ([]batchMsg, error) {
@@ -18,7 +21,7 @@ func (n *Netlink) encode(tx *Transaction) ([]batchMsg, error) {
 	comp := &ruleCompiler{table: n.table}
 	var out []batchMsg
 	for i, op := range tx.Ops {
-		if err := n.queue(rec.conn, comp, op); err != nil {
+		if err := n.queue(rec, comp, op); err != nil {
 			return nil, &OpError{Index: i, Op: op, Err: err}
 		}
 		msgs, err := rec.take()
@@ -26,15 +29,21 @@ func (n *Netlink) encode(tx *Transaction) ([]batchMsg, error) {
 			return nil, &OpError{Index: i, Op: op, Err: fmt.Errorf("encoding: %v: %w", err, ErrInvalid)}
 		}
 		for _, m := range msgs {
+			if op.Verb == AddElements && m.Header.Type == newSetElemType {
+				// Adding an element that exists is an error (EEXIST),
+				// as in nft's "create element"; without NLM_F_EXCL the
+				// kernel ignores an identical element.
+				m.Header.Flags |= netlink.Excl
+			}
 			out = append(out, batchMsg{msg: m, op: i})
 		}
 	}
 	return out, nil
 }
 
-// queue queues the messages of one operation on conn.
-func (n *Netlink) queue(conn *nftables.Conn, comp *ruleCompiler, op Op) error {
-	t := n.table
+// queue queues the messages of one operation on rec.
+func (n *Netlink) queue(rec *recorder, comp *ruleCompiler, op Op) error {
+	conn, t := rec.conn, n.table
 	switch op.Verb {
 	case AddTable:
 		conn.AddTable(t)
@@ -64,6 +73,14 @@ func (n *Netlink) queue(conn *nftables.Conn, comp *ruleCompiler, op Op) error {
 		if op.Set == nil {
 			return fmt.Errorf("no set: %w", ErrInvalid)
 		}
+		if op.Set.Type.IsAddrPort() {
+			m, err := tupleSetMessage(t, op.Set, comp.newSetID())
+			if err != nil {
+				return err
+			}
+			rec.queueRaw(m)
+			return nil
+		}
 		kt, err := setKeyType(op.Set.Type)
 		if err != nil {
 			return err
@@ -76,6 +93,12 @@ func (n *Netlink) queue(conn *nftables.Conn, comp *ruleCompiler, op Op) error {
 		conn.DelSet(&nftables.Set{Table: t, Name: op.Name})
 	case AddElements, DeleteElements:
 		set := &nftables.Set{Table: t, Name: op.Name}
+		if len(op.Tuples) > 0 {
+			if len(op.Elements) > 0 {
+				return fmt.Errorf("intervals and tuples in one operation: %w", ErrInvalid)
+			}
+			return queueTuples(conn, set, op)
+		}
 		for _, chunk := range chunkIntervals(op.Elements) {
 			elems, err := intervalElements(chunk, op.Elements[0].First.Is4())
 			if err != nil {
@@ -92,6 +115,29 @@ func (n *Netlink) queue(conn *nftables.Conn, comp *ruleCompiler, op Op) error {
 		}
 	default:
 		return fmt.Errorf("verb %d: %w", op.Verb, ErrInvalid)
+	}
+	return nil
+}
+
+// queueTuples queues the element messages of an operation on an
+// address-protocol-port set.
+func queueTuples(conn *nftables.Conn, set *nftables.Set, op Op) error {
+	for _, chunk := range chunkTuples(op.Tuples) {
+		elems, err := tupleElements(chunk)
+		if err != nil {
+			return err
+		}
+		if chunk[0].Addr.Is4() != op.Tuples[0].Addr.Is4() {
+			return fmt.Errorf("element %s: mixed address families: %w", chunk[0], ErrInvalid)
+		}
+		if op.Verb == AddElements {
+			err = conn.SetAddElements(set, elems)
+		} else {
+			err = conn.SetDeleteElements(set, elems)
+		}
+		if err != nil {
+			return fmt.Errorf("%v: %w", err, ErrInvalid)
+		}
 	}
 	return nil
 }

@@ -17,9 +17,10 @@ import (
 //   - AddChain of a base chain over a regular chain, or with another hook or
 //     priority than the existing base chain, is EOPNOTSUPP; the contract
 //     says ErrExists and ErrBusy.
-//   - A lookup of an IPv6 address in an IPv4 set (or the reverse) is
-//     accepted and silently compares the wrong number of bytes; the
-//     contract says ErrInvalid.
+//   - A lookup of an IPv6 address in an IPv4 set (or the reverse), of an
+//     address in an address-protocol-port set or of an
+//     address-protocol-port tuple in an address set is accepted and
+//     silently compares the wrong bytes; the contract says ErrInvalid.
 //
 // preflight catches these before anything is sent, from a dump of the
 // table's chains and sets (no rules, no elements), replaying the
@@ -43,7 +44,7 @@ func needsPreflight(tx *Transaction) bool {
 			return true
 		case op.Verb == AddRule && op.Rule != nil:
 			for _, e := range op.Rule.Exprs {
-				if _, ok := e.(AddrInSet); ok {
+				if _, _, _, ok := setLookup(e); ok {
 					return true
 				}
 			}
@@ -143,14 +144,40 @@ func (st *preflightState) apply(op Op) error {
 			return nil
 		}
 		for _, e := range op.Rule.Exprs {
-			l, ok := e.(AddrInSet)
+			name, family, addrPort, ok := setLookup(e)
 			if !ok {
 				continue
 			}
-			if t, ok := st.sets[l.Set]; ok && (t == SetIPv4) != (l.Family == IPv4) {
-				return fmt.Errorf("set %q has type %s, not %s: %w", l.Set, t, l.Family, ErrInvalid)
+			if t, ok := st.sets[name]; ok && t != lookupSetType(family, addrPort) {
+				return fmt.Errorf("set %q has type %s, not %s: %w", name, t, lookupSetType(family, addrPort), ErrInvalid)
 			}
 		}
 	}
 	return nil
+}
+
+// setLookup returns the set a named-set match looks up, the family of the
+// key and whether the key is an address-protocol-port tuple.
+func setLookup(e Expr) (name string, f Family, addrPort, ok bool) {
+	switch e := e.(type) {
+	case AddrInSet:
+		return e.Set, e.Family, false, true
+	case AddrPortInSet:
+		return e.Set, e.Family, true, true
+	}
+	return "", 0, false, false
+}
+
+// lookupSetType is the type of set a lookup of the family's addresses (or
+// address-protocol-port tuples) needs.
+func lookupSetType(f Family, addrPort bool) SetType {
+	switch {
+	case f == IPv6 && addrPort:
+		return SetIPv6ProtoPort
+	case f == IPv6:
+		return SetIPv6
+	case addrPort:
+		return SetIPv4ProtoPort
+	}
+	return SetIPv4
 }

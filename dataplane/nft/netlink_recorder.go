@@ -36,6 +36,7 @@ import (
 type recorder struct {
 	conn     *nftables.Conn
 	captured []netlink.Message
+	raw      []netlink.Message // built by hand, see queueRaw
 }
 
 // ackMsg is what the recorder's fake socket answers to each of Flush's
@@ -58,10 +59,16 @@ func newRecorder() (*recorder, error) {
 	return r, nil
 }
 
+// queueRaw queues a message built without the library; take returns it
+// after the library's messages.
+func (r *recorder) queueRaw(m netlink.Message) { r.raw = append(r.raw, m) }
+
 // take returns the messages queued on r.conn since the last take, without
-// the batch begin and end the library wraps them in.
+// the batch begin and end the library wraps them in, then those queued
+// with queueRaw.
 func (r *recorder) take() ([]netlink.Message, error) {
-	r.captured = nil
+	raw := r.raw
+	r.captured, r.raw = nil, nil
 	if err := r.conn.Flush(); err != nil {
 		return nil, err
 	}
@@ -70,9 +77,9 @@ func (r *recorder) take() ([]netlink.Message, error) {
 	if len(msgs) < 2 || msgs[0].Header.Type != netlink.HeaderType(unix.NFNL_MSG_BATCH_BEGIN) ||
 		msgs[len(msgs)-1].Header.Type != netlink.HeaderType(unix.NFNL_MSG_BATCH_END) {
 		if len(msgs) == 0 {
-			return nil, nil
+			return raw, nil
 		}
 		return nil, errors.New("unexpected message framing from the nftables library")
 	}
-	return msgs[1 : len(msgs)-1], nil
+	return append(msgs[1:len(msgs)-1:len(msgs)-1], raw...), nil
 }
