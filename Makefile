@@ -5,7 +5,7 @@ BIN     := bin
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build deps test test-short demo generate fmt vet fuzz clean
+.PHONY: all build install deps test test-short demo generate fmt vet fuzz clean
 
 # Debian packages the demo and the kernel tests use, as package:command.
 DEBS := nftables:nft conntrack:conntrack etcd-client:etcdctl iproute2:ip
@@ -22,6 +22,24 @@ deps:
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/untrackd ./cmd/untrackd
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/untrackctl ./cmd/untrackctl
+
+# Install the binaries, the systemd unit (its paths rewritten to match) and,
+# unless one exists, the example config:
+#   make install [PREFIX=/usr/local] [SYSCONFDIR=/etc] [DESTDIR=/staging]
+# then: systemctl daemon-reload && systemctl enable --now untrackd
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+SYSCONFDIR ?= /etc
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+install: build
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/untrackd
+	install -m 0755 $(BIN)/untrackd $(BIN)/untrackctl $(DESTDIR)$(BINDIR)/
+	sed -e 's#/usr/local/bin/#$(BINDIR)/#' -e 's#/etc/untrackd/#$(SYSCONFDIR)/untrackd/#' \
+	    -e 's#/etc/default/#$(SYSCONFDIR)/default/#' docs/untrackd.service > $(DESTDIR)$(UNITDIR)/untrackd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/untrackd.service
+	test -e $(DESTDIR)$(SYSCONFDIR)/untrackd/untrackd.yaml || \
+	    install -m 0600 docs/untrackd.yaml $(DESTDIR)$(SYSCONFDIR)/untrackd/untrackd.yaml
 
 # The whole test suite. As root it includes the real-kernel tests, which run
 # in throwaway network namespaces; as another user they are skipped.

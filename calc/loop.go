@@ -20,6 +20,8 @@ type Input struct {
 	// complete datastore listing. Once true, later batches may say false
 	// (the datastore lost its sync); the graph keeps its state.
 	InSync bool
+	// Observer, if set, is told when Apply starts and ends (observer.go).
+	Observer Observer
 }
 
 // Run owns the graph: it applies input batches and sends the Sequencer's
@@ -50,6 +52,7 @@ func (g *Graph) Run(ctx context.Context, in <-chan Input, out chan<- []*proto.To
 
 // Apply applies one input batch synchronously.
 func (g *Graph) Apply(b Input) {
+	defer b.observe()()
 	for _, kv := range b.Updates {
 		g.OnUpdate(kv.Key, kv.Value)
 	}

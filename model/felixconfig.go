@@ -32,6 +32,31 @@ type FelixConfigurationSpec struct {
 	// LogSeverityScreen sets the log level: Debug, Info, Warning, Error or Fatal.
 	LogSeverityScreen string `json:"logSeverityScreen,omitempty"`
 
+	// The operational settings below have Felix's names, types and value
+	// ranges; untrackd's daemon honours them below its local configuration
+	// (see docs/configuration.md). Nil or empty means unset.
+
+	// HealthEnabled turns the /liveness, /readiness and /status server on or off.
+	HealthEnabled *bool `json:"healthEnabled,omitempty"`
+	// HealthHost is the address the health server binds to.
+	HealthHost *string `json:"healthHost,omitempty"`
+	// HealthPort is the health server's TCP port (0-65535).
+	HealthPort *int `json:"healthPort,omitempty"`
+	// PrometheusMetricsEnabled turns the /metrics server on or off.
+	PrometheusMetricsEnabled *bool `json:"prometheusMetricsEnabled,omitempty"`
+	// PrometheusMetricsHost is the address the metrics server binds to.
+	PrometheusMetricsHost string `json:"prometheusMetricsHost,omitempty"`
+	// PrometheusMetricsPort is the metrics server's TCP port (0-65535).
+	PrometheusMetricsPort *int `json:"prometheusMetricsPort,omitempty"`
+	// PrometheusGoMetricsEnabled exports the Go runtime's metrics (go_*).
+	PrometheusGoMetricsEnabled *bool `json:"prometheusGoMetricsEnabled,omitempty"`
+	// PrometheusProcessMetricsEnabled exports process metrics (process_*).
+	PrometheusProcessMetricsEnabled *bool `json:"prometheusProcessMetricsEnabled,omitempty"`
+	// NftablesRefreshInterval is how often the kernel table is re-read and
+	// repaired, as a Go duration string ("90s", "1m30s"; Kubernetes'
+	// metav1.Duration encoding); "0s" disables the refresh.
+	NftablesRefreshInterval *string `json:"nftablesRefreshInterval,omitempty"`
+
 	// Other holds every other field, undecoded.
 	Other map[string]json.RawMessage `json:"-"`
 }
@@ -62,12 +87,32 @@ var knownFelixFields = map[string]bool{
 	"failsafeInboundHostPorts":  true,
 	"failsafeOutboundHostPorts": true,
 	"logSeverityScreen":         true,
+
+	"healthEnabled":                   true,
+	"healthHost":                      true,
+	"healthPort":                      true,
+	"prometheusMetricsEnabled":        true,
+	"prometheusMetricsHost":           true,
+	"prometheusMetricsPort":           true,
+	"prometheusGoMetricsEnabled":      true,
+	"prometheusProcessMetricsEnabled": true,
+	"nftablesRefreshInterval":         true,
 }
 
 type felixSpecFields struct {
 	FailsafeInboundHostPorts  *[]ProtoPort `json:"failsafeInboundHostPorts,omitempty"`
 	FailsafeOutboundHostPorts *[]ProtoPort `json:"failsafeOutboundHostPorts,omitempty"`
 	LogSeverityScreen         string       `json:"logSeverityScreen,omitempty"`
+
+	HealthEnabled                   *bool   `json:"healthEnabled,omitempty"`
+	HealthHost                      *string `json:"healthHost,omitempty"`
+	HealthPort                      *int    `json:"healthPort,omitempty"`
+	PrometheusMetricsEnabled        *bool   `json:"prometheusMetricsEnabled,omitempty"`
+	PrometheusMetricsHost           string  `json:"prometheusMetricsHost,omitempty"`
+	PrometheusMetricsPort           *int    `json:"prometheusMetricsPort,omitempty"`
+	PrometheusGoMetricsEnabled      *bool   `json:"prometheusGoMetricsEnabled,omitempty"`
+	PrometheusProcessMetricsEnabled *bool   `json:"prometheusProcessMetricsEnabled,omitempty"`
+	NftablesRefreshInterval         *string `json:"nftablesRefreshInterval,omitempty"`
 }
 
 // UnmarshalJSON decodes the typed fields strictly and keeps the rest in Other.
@@ -100,6 +145,7 @@ func (s *FelixConfigurationSpec) UnmarshalJSON(b []byte) error {
 		FailsafeOutboundHostPorts: f.FailsafeOutboundHostPorts,
 		LogSeverityScreen:         f.LogSeverityScreen,
 	}
+	s.setOperational(f)
 	if len(other) > 0 {
 		s.Other = other
 	}
@@ -108,11 +154,13 @@ func (s *FelixConfigurationSpec) UnmarshalJSON(b []byte) error {
 
 // MarshalJSON writes the typed fields and Other, sorted by key.
 func (s FelixConfigurationSpec) MarshalJSON() ([]byte, error) {
-	kb, err := json.Marshal(felixSpecFields{
+	f := felixSpecFields{
 		FailsafeInboundHostPorts:  s.FailsafeInboundHostPorts,
 		FailsafeOutboundHostPorts: s.FailsafeOutboundHostPorts,
 		LogSeverityScreen:         s.LogSeverityScreen,
-	})
+	}
+	s.getOperational(&f)
+	kb, err := json.Marshal(f)
 	if err != nil {
 		return nil, err
 	}
@@ -143,6 +191,24 @@ func (s FelixConfigurationSpec) MarshalJSON() ([]byte, error) {
 	}
 	buf.WriteByte('}')
 	return buf.Bytes(), nil
+}
+
+// setOperational copies the operational settings from their decoded form.
+func (s *FelixConfigurationSpec) setOperational(f felixSpecFields) {
+	s.HealthEnabled, s.HealthHost, s.HealthPort = f.HealthEnabled, f.HealthHost, f.HealthPort
+	s.PrometheusMetricsEnabled, s.PrometheusMetricsHost, s.PrometheusMetricsPort =
+		f.PrometheusMetricsEnabled, f.PrometheusMetricsHost, f.PrometheusMetricsPort
+	s.PrometheusGoMetricsEnabled, s.PrometheusProcessMetricsEnabled = f.PrometheusGoMetricsEnabled, f.PrometheusProcessMetricsEnabled
+	s.NftablesRefreshInterval = f.NftablesRefreshInterval
+}
+
+// getOperational copies the operational settings to their encoded form.
+func (s *FelixConfigurationSpec) getOperational(f *felixSpecFields) {
+	f.HealthEnabled, f.HealthHost, f.HealthPort = s.HealthEnabled, s.HealthHost, s.HealthPort
+	f.PrometheusMetricsEnabled, f.PrometheusMetricsHost, f.PrometheusMetricsPort =
+		s.PrometheusMetricsEnabled, s.PrometheusMetricsHost, s.PrometheusMetricsPort
+	f.PrometheusGoMetricsEnabled, f.PrometheusProcessMetricsEnabled = s.PrometheusGoMetricsEnabled, s.PrometheusProcessMetricsEnabled
+	f.NftablesRefreshInterval = s.NftablesRefreshInterval
 }
 
 // GetKind implements Resource.

@@ -5,6 +5,7 @@ import (
 	"math"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/untrackd/untrackd/model/selector"
 )
@@ -164,7 +165,11 @@ func (s *GlobalNetworkSet) Validate() error {
 	return e.err()
 }
 
-var logLevels = map[string]bool{"debug": true, "info": true, "warning": true, "error": true, "fatal": true, "panic": true}
+var logLevels = map[string]bool{"trace": true, "debug": true, "info": true, "warning": true, "error": true, "fatal": true, "panic": true}
+
+// hostAddressRE is what Felix accepts as a listen address (healthHost,
+// prometheusMetricsHost): an IPv4 or IPv6 address or a host name.
+var hostAddressRE = regexp.MustCompile(`^[a-zA-Z0-9:._+-]{1,64}$`)
 
 // Validate implements Resource.
 func (c *FelixConfiguration) Validate() error {
@@ -175,7 +180,41 @@ func (c *FelixConfiguration) Validate() error {
 	if l := c.Spec.LogSeverityScreen; l != "" && !logLevels[strings.ToLower(l)] {
 		e.add("spec.logSeverityScreen", "%q is not a log level (want Debug, Info, Warning, Error or Fatal)", l)
 	}
+	validateOperational(&e, &c.Spec)
 	return e.err()
+}
+
+// validateOperational checks the health, metrics and refresh settings with
+// Felix's ranges, so that a resource Felix accepts is never rejected here
+// (which would also drop its failsafe ports).
+func validateOperational(e *errs, s *FelixConfigurationSpec) {
+	for _, p := range []struct {
+		path string
+		port *int
+	}{{"spec.healthPort", s.HealthPort}, {"spec.prometheusMetricsPort", s.PrometheusMetricsPort}} {
+		if p.port != nil && (*p.port < 0 || *p.port > 65535) {
+			e.add(p.path, "%d is not a port (want 0-65535)", *p.port)
+		}
+	}
+	hosts := []struct{ path, host string }{{"spec.prometheusMetricsHost", s.PrometheusMetricsHost}}
+	if s.HealthHost != nil {
+		hosts = append(hosts, struct{ path, host string }{"spec.healthHost", *s.HealthHost})
+	}
+	for _, h := range hosts {
+		if h.host != "" && !hostAddressRE.MatchString(h.host) {
+			e.add(h.path, "%q is not an IP address or host name", truncate(h.host))
+		}
+	}
+	if s.HealthHost != nil && *s.HealthHost == "" {
+		e.add("spec.healthHost", "must not be empty")
+	}
+	if r := s.NftablesRefreshInterval; r != nil {
+		if d, err := time.ParseDuration(*r); err != nil {
+			e.add("spec.nftablesRefreshInterval", "%q is not a duration (e.g. 90s)", truncate(*r))
+		} else if d < 0 {
+			e.add("spec.nftablesRefreshInterval", "%q must not be negative", *r)
+		}
+	}
 }
 
 func validateProtoPorts(e *errs, path string, pps *[]ProtoPort) {

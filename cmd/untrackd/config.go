@@ -4,105 +4,130 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
-	"strings"
+	"strconv"
 	"time"
+
+	"go.uber.org/zap/zapcore"
+
+	"github.com/untrackd/untrackd/cmd/internal/cliconf"
+	"github.com/untrackd/untrackd/cmd/internal/etcdflags"
 )
 
 // errUsage reports a command-line error already printed by the flag package.
-var errUsage = errors.New("usage")
+var errUsage = cliconf.ErrUsage
 
-// config is the daemon's configuration from flags and environment.
+// config is the daemon's local configuration: flags, UNTRACKD_* environment
+// variables and the optional --config-file, in that order of precedence
+// (see docs/configuration.md). Settings marked "live" below can also come
+// from FelixConfiguration resources when no local source sets them; see
+// felixconfig.go.
 type config struct {
-	EtcdEndpoints   []string
-	EtcdCACert      string
-	EtcdCert        string
-	EtcdKey         string
+	ConfigFile      string
+	Etcd            *etcdflags.Flags
 	NodeName        string
-	LogLevel        string
-	LogFormat       string
+	LogLevel        levelValue // live: logSeverityScreen
+	LogFormat       choiceValue
 	EmbeddedEtcdDir string
+	// RefreshInterval is read once, when the datastore is first in sync:
+	// nftablesRefreshInterval.
 	RefreshInterval time.Duration
 	ApplyRetryMax   time.Duration
-	MarkAllow       uint
-	MarkPass        uint
+	MarkAllow       markValue
+	MarkPass        markValue
+	HealthEnabled   bool      // live: healthEnabled
+	HealthHost      string    // live: healthHost
+	HealthPort      portValue // live: healthPort
+	MetricsEnabled  bool      // live: prometheusMetricsEnabled
+	MetricsHost     string    // live: prometheusMetricsHost
+	MetricsPort     portValue // live: prometheusMetricsPort
+	GoMetrics       bool      // live: prometheusGoMetricsEnabled
+	ProcessMetrics  bool      // live: prometheusProcessMetricsEnabled
+	LivenessTimeout time.Duration
+
+	origins *cliconf.Origins
 }
 
-// envName returns the environment variable for a flag: "etcd-endpoints" →
-// "UNTRACKD_ETCD_ENDPOINTS".
-func envName(flagName string) string {
-	return "UNTRACKD_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
-}
+// Flag names of the settings FelixConfiguration can also set.
+const (
+	flagLogLevel        = "log-level"
+	flagRefreshInterval = "dataplane-refresh-interval"
+	flagHealthEnabled   = "health-enabled"
+	flagHealthHost      = "health-host"
+	flagHealthPort      = "health-port"
+	flagMetricsEnabled  = "prometheus-metrics-enabled"
+	flagMetricsHost     = "prometheus-metrics-host"
+	flagMetricsPort     = "prometheus-metrics-port"
+	flagGoMetrics       = "prometheus-go-metrics-enabled"
+	flagProcessMetrics  = "prometheus-process-metrics-enabled"
+)
 
-// parseConfig parses args with environment fallbacks. Flags on the command
-// line win over the environment, which wins over defaults.
-func parseConfig(name string, args []string) (*config, error) {
-	c := &config{}
+// defineFlags returns the daemon's flag set and the config it fills.
+func defineFlags(name string) (*flag.FlagSet, *config) {
+	c := &config{LogLevel: levelValue(zapcore.InfoLevel), LogFormat: choiceValue{"console", []string{"console", "json"}},
+		MarkAllow: 0x10000000, MarkPass: 0x20000000, HealthPort: 9099, MetricsPort: 9091}
 	fs := flag.NewFlagSet("untrackd "+name, flag.ContinueOnError)
 	host, _ := os.Hostname()
-	var endpoints string
-	fs.StringVar(&endpoints, "etcd-endpoints", "http://127.0.0.1:2379", "comma-separated etcd client URLs")
-	fs.StringVar(&c.EtcdCACert, "etcd-cacert", "", "CA certificate file to verify etcd's server certificate")
-	fs.StringVar(&c.EtcdCert, "etcd-cert", "", "client certificate file for etcd")
-	fs.StringVar(&c.EtcdKey, "etcd-key", "", "client key file for etcd")
+	fs.StringVar(&c.ConfigFile, "config-file", "", "YAML file of settings, keyed by flag name in camel case (healthPort: 9099); flags and environment win over it")
+	c.Etcd = etcdflags.Register(fs)
 	fs.StringVar(&c.NodeName, "node-name", host, "this node's name, as in HostEndpoint spec.node")
-	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
-	fs.StringVar(&c.LogFormat, "log-format", "console", "log format: console or json")
+	fs.Var(&c.LogLevel, flagLogLevel, "log `level`: debug, info (default), warn, error, or Felix's names; when not set locally, FelixConfiguration logSeverityScreen applies")
+	fs.Var(&c.LogFormat, "log-format", "log `format`: console or json")
 	fs.StringVar(&c.EmbeddedEtcdDir, "embedded-etcd-dir", "", "run a single-member etcd in-process on 127.0.0.1:2379 with its data in this directory (single-host use)")
-	fs.DurationVar(&c.RefreshInterval, "dataplane-refresh-interval", 90*time.Second, "how often to re-read the kernel and repair any difference (0 disables)")
+	fs.DurationVar(&c.RefreshInterval, flagRefreshInterval, 90*time.Second, "how often to re-read the kernel and repair any difference (0 disables)")
 	fs.DurationVar(&c.ApplyRetryMax, "apply-retry-max", 30*time.Second, "longest wait between retries of a failed kernel update")
-	fs.UintVar(&c.MarkAllow, "mark-allow", 0x10000000, "packet-mark bit set on packets untracked policy allowed")
-	fs.UintVar(&c.MarkPass, "mark-pass", 0x20000000, "packet-mark bit used for Pass rules")
+	fs.Var(&c.MarkAllow, "mark-allow", "packet-mark `bit` set on packets untracked policy allowed")
+	fs.Var(&c.MarkPass, "mark-pass", "packet-mark `bit` used for Pass rules")
+	fs.BoolVar(&c.HealthEnabled, flagHealthEnabled, true, "serve /liveness, /readiness and /status")
+	fs.StringVar(&c.HealthHost, flagHealthHost, "127.0.0.1", "address the health server binds to (empty: all)")
+	fs.Var(&c.HealthPort, flagHealthPort, "TCP `port` of the health server")
+	fs.BoolVar(&c.MetricsEnabled, flagMetricsEnabled, true, "serve Prometheus metrics on /metrics")
+	fs.StringVar(&c.MetricsHost, flagMetricsHost, "127.0.0.1", "address the metrics server binds to (empty: all)")
+	fs.Var(&c.MetricsPort, flagMetricsPort, "TCP `port` of the metrics server")
+	fs.BoolVar(&c.GoMetrics, flagGoMetrics, true, "export Go runtime metrics (go_*)")
+	fs.BoolVar(&c.ProcessMetrics, flagProcessMetrics, true, "export process metrics (process_*)")
+	fs.DurationVar(&c.LivenessTimeout, "liveness-timeout", 90*time.Second, "report not live when work has waited this long (see docs/operations.md)")
+	return fs, c
+}
 
-	set := map[string]bool{}
-	if err := fs.Parse(args); err != nil {
-		return nil, errUsage
+// parseConfig parses args with environment and config-file fallbacks.
+func parseConfig(name string, args []string) (*config, error) {
+	fs, c := defineFlags(name)
+	o, err := cliconf.Parse(fs, args, "config-file")
+	if err != nil {
+		return nil, err
 	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	var envErr error
-	fs.VisitAll(func(f *flag.Flag) {
-		if set[f.Name] {
-			return
-		}
-		if v, ok := os.LookupEnv(envName(f.Name)); ok {
-			if err := f.Value.Set(v); err != nil && envErr == nil {
-				envErr = fmt.Errorf("%s=%q: %w", envName(f.Name), v, err)
-			}
-		}
-	})
-	if envErr != nil {
-		return nil, envErr
-	}
-	for _, e := range strings.Split(endpoints, ",") {
-		if e = strings.TrimSpace(e); e != "" {
-			c.EtcdEndpoints = append(c.EtcdEndpoints, e)
-		}
-	}
+	c.origins = o
 	return c, c.validate()
 }
 
+// validate checks settings against each other; the errors name where the
+// values came from.
 func (c *config) validate() error {
+	o := c.origins
 	switch {
 	case c.NodeName == "":
-		return errors.New("--node-name is empty and the hostname is unknown")
-	case len(c.EtcdEndpoints) == 0 && c.EmbeddedEtcdDir == "":
-		return errors.New("--etcd-endpoints is empty")
-	case (c.EtcdCert == "") != (c.EtcdKey == ""):
-		return errors.New("--etcd-cert and --etcd-key must be given together")
-	case c.MarkAllow == 0 || c.MarkAllow&(c.MarkAllow-1) != 0 || c.MarkAllow > 0xffffffff:
-		return fmt.Errorf("--mark-allow %#x must be a single bit", c.MarkAllow)
-	case c.MarkPass == 0 || c.MarkPass&(c.MarkPass-1) != 0 || c.MarkPass > 0xffffffff || c.MarkPass == c.MarkAllow:
-		return fmt.Errorf("--mark-pass %#x must be a single bit other than --mark-allow", c.MarkPass)
+		return fmt.Errorf("%s: the node name is empty and the hostname is unknown", o.Describe("node-name"))
+	case c.MarkPass == c.MarkAllow:
+		return fmt.Errorf("%s: %s must be a single bit other than %s", o.Describe("mark-pass"), c.MarkPass.String(), o.Describe("mark-allow"))
 	case c.RefreshInterval < 0:
-		return errors.New("--dataplane-refresh-interval must not be negative")
+		return fmt.Errorf("%s: must not be negative", o.Describe(flagRefreshInterval))
+	case c.ApplyRetryMax <= 0:
+		return fmt.Errorf("%s: must be positive", o.Describe("apply-retry-max"))
+	case c.LivenessTimeout < time.Second:
+		return fmt.Errorf("%s: %v is too short (at least 1s)", o.Describe("liveness-timeout"), c.LivenessTimeout)
 	}
-	switch c.LogFormat {
-	case "console", "json":
-	default:
-		return fmt.Errorf("--log-format %q: want console or json", c.LogFormat)
+	if c.EmbeddedEtcdDir == "" {
+		return c.Etcd.Validate(o)
+	}
+	if c.Etcd.Cert != "" || c.Etcd.Key != "" || c.Etcd.CACert != "" {
+		return errors.New("--embedded-etcd-dir serves plain-text etcd on 127.0.0.1; the --etcd-* TLS files do not apply")
 	}
 	return nil
+}
+
+// listenAddr joins a host and a port for net.Listen ("" host: all).
+func listenAddr(host string, port int) string {
+	return net.JoinHostPort(host, strconv.Itoa(port))
 }

@@ -7,13 +7,11 @@ import (
 	"go.uber.org/zap/zapcore"
 )
 
-// newLogger builds the process logger. The returned level can be changed at
-// run time.
-func newLogger(level, format string) (*zap.Logger, zap.AtomicLevel, error) {
-	lvl, err := zap.ParseAtomicLevel(level)
-	if err != nil {
-		return nil, lvl, fmt.Errorf("--log-level %q: %w", level, err)
-	}
+// newLogger builds the process logger: structured, "console" (human) or
+// "json" lines on stderr. The returned level can be changed at run time
+// (FelixConfiguration logSeverityScreen, see felixconfig.go).
+func newLogger(level zapcore.Level, format string) (*zap.Logger, zap.AtomicLevel, error) {
+	lvl := zap.NewAtomicLevelAt(level)
 	var cfg zap.Config
 	if format == "json" {
 		cfg = zap.NewProductionConfig()

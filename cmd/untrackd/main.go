@@ -8,9 +8,11 @@
 //	untrackd cleanup         remove everything untrackd created in the kernel
 //	untrackd version         print the version
 //
-// Every flag has an environment equivalent: --etcd-endpoints is
-// UNTRACKD_ETCD_ENDPOINTS, and so on. A flag given on the command line wins
-// over the environment.
+// Every flag has an environment equivalent (--etcd-endpoints is
+// UNTRACKD_ETCD_ENDPOINTS) and a config-file key (etcdEndpoints, in the
+// YAML file given with --config-file). A flag wins over the environment,
+// which wins over the file; FelixConfiguration resources fill in the
+// settings they know that none of these set. See docs/configuration.md.
 package main
 
 import (
@@ -65,8 +67,9 @@ func run(args []string) int {
 
 func usage() {
 	fmt.Fprint(os.Stderr, `usage: untrackd [run] [flags]    run the daemon
-       untrackd cleanup [flags]  remove untrackd's nftables table
+       untrackd cleanup          remove untrackd's nftables table
        untrackd version
-Run "untrackd run -h" for the flags.
+Run "untrackd run -h" for the flags; docs/configuration.md and
+docs/operations.md describe configuration, health, metrics and systemd.
 `)
 }
