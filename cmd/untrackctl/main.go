@@ -1,5 +1,6 @@
 // Command untrackctl manages the Calico v3 resources untrackd reads
-// (HostEndpoint, GlobalNetworkPolicy, GlobalNetworkSet, FelixConfiguration)
+// (HostEndpoint, GlobalNetworkPolicy, GlobalNetworkSet, FelixConfiguration,
+// Profile)
 // in etcd, writing them as calicoctl would, and shows a node's status.
 //
 // Usage:
@@ -11,6 +12,8 @@
 //	untrackctl get      KIND [NAME...] | -f FILE   [-o yaml|json]
 //	untrackctl validate -f FILE   check as untrackd would, write nothing
 //	untrackctl status   [-o text|json]   the local daemon's /status
+//	untrackctl explain  --iface eth0 --src A --dst B --proto tcp --dport N
+//	                              which policy and rule decide a packet, tracked or not
 //	untrackctl version
 //
 // FILE holds YAML or JSON documents separated by "---" lines; a document may
@@ -80,6 +83,8 @@ func (c *ctl) run(ctx context.Context, args []string) int {
 		err = c.validate(args)
 	case "status":
 		err = c.status(ctx, args)
+	case "explain":
+		err = c.explain(ctx, args)
 	case "version":
 		fmt.Fprintln(c.out, "untrackctl", version)
 	case "help", "-h", "--help":
@@ -108,6 +113,8 @@ func (c *ctl) usage() {
        untrackctl get KIND [NAME...] | -f FILE [-o yaml|json]
        untrackctl validate -f FILE                  check resources as untrackd would
        untrackctl status [-o text|json]             the local untrackd's status
+       untrackctl explain --iface IF|--out-iface IF --src A --dst B [--proto P --dport N ...]
+                                                    which policy and rule decide a packet
        untrackctl version
 KIND: HostEndpoint (hep), GlobalNetworkPolicy (gnp), GlobalNetworkSet (gns),
 FelixConfiguration (felixconfig), or their plurals. Run "untrackctl CMD -h"
