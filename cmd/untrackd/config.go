@@ -36,6 +36,7 @@ type config struct {
 	ApplyRetryMax   time.Duration
 	MarkAllow       markValue
 	MarkPass        markValue
+	MarkAccept      markValue
 	HealthEnabled   bool      // live: healthEnabled
 	HealthHost      string    // live: healthHost
 	HealthPort      portValue // live: healthPort
@@ -66,7 +67,7 @@ const (
 // defineFlags returns the daemon's flag set and the config it fills.
 func defineFlags(name string) (*flag.FlagSet, *config) {
 	c := &config{LogLevel: levelValue(zapcore.InfoLevel), LogFormat: choiceValue{"console", []string{"console", "json"}},
-		MarkAllow: 0x10000000, MarkPass: 0x20000000, HealthPort: 9099, MetricsPort: 9091}
+		MarkAllow: 0x10000000, MarkPass: 0x20000000, MarkAccept: 0x40000000, HealthPort: 9099, MetricsPort: 9091}
 	fs := flag.NewFlagSet("untrackd "+name, flag.ContinueOnError)
 	host, _ := os.Hostname()
 	fs.StringVar(&c.ConfigFile, "config-file", "", "YAML file of settings, keyed by flag name in camel case (healthPort: 9099); flags and environment win over it")
@@ -79,6 +80,7 @@ func defineFlags(name string) (*flag.FlagSet, *config) {
 	fs.DurationVar(&c.ApplyRetryMax, "apply-retry-max", 30*time.Second, "longest wait between retries of a failed kernel update")
 	fs.Var(&c.MarkAllow, "mark-allow", "packet-mark `bit` set on packets untracked policy allowed")
 	fs.Var(&c.MarkPass, "mark-pass", "packet-mark `bit` used for Pass rules")
+	fs.Var(&c.MarkAccept, "mark-accept", "packet-mark `bit` a normal policy's Allow sets for its host endpoint chain")
 	fs.BoolVar(&c.HealthEnabled, flagHealthEnabled, true, "serve /liveness, /readiness and /status")
 	fs.StringVar(&c.HealthHost, flagHealthHost, "127.0.0.1", "address the health server binds to (empty: all)")
 	fs.Var(&c.HealthPort, flagHealthPort, "TCP `port` of the health server")
@@ -111,6 +113,8 @@ func (c *config) validate() error {
 		return fmt.Errorf("%s: the node name is empty and the hostname is unknown", o.Describe("node-name"))
 	case c.MarkPass == c.MarkAllow:
 		return fmt.Errorf("%s: %s must be a single bit other than %s", o.Describe("mark-pass"), c.MarkPass.String(), o.Describe("mark-allow"))
+	case c.MarkAccept == c.MarkAllow || c.MarkAccept == c.MarkPass:
+		return fmt.Errorf("%s: %s must be a single bit other than %s and %s", o.Describe("mark-accept"), c.MarkAccept.String(), o.Describe("mark-allow"), o.Describe("mark-pass"))
 	case c.RefreshInterval < 0:
 		return fmt.Errorf("%s: must not be negative", o.Describe(flagRefreshInterval))
 	case c.ApplyRetryMax <= 0:

@@ -77,7 +77,7 @@ func runDaemon(ctx context.Context, args []string) error {
 	}
 	defer func() { _ = writer.Close() }()
 	rcfg := render.DefaultConfig()
-	rcfg.MarkAllow, rcfg.MarkPass = uint32(cfg.MarkAllow), uint32(cfg.MarkPass)
+	rcfg.MarkAllow, rcfg.MarkPass, rcfg.MarkAccept = uint32(cfg.MarkAllow), uint32(cfg.MarkPass), uint32(cfg.MarkAccept)
 	warnForeignDrops(ctx, writer, rcfg, log)
 
 	syncer := datastore.NewSyncer(cli, datastore.SyncerOptions{Logger: log.Named("datastore"), Metrics: o.metrics.datastore})
