@@ -229,8 +229,11 @@ func entity(r *rand.Rand, e *model.EntityRule, withPorts bool, ipVersion *int) {
 }
 
 // GeneratePacket returns a random first packet of a flow in the generated
-// world: ingress from a client address on eth0, egress from the host to a
-// client out of eth0, or forwarded between the client and far sides.
+// world: ingress from a client (on eth0) or far address (on eth1), egress
+// from the host to either side, or forwarded between the client and far
+// sides in either direction. ICMP messages include ones that cannot start
+// a flow (replies, errors: conntrack calls them invalid) and, for IPv6,
+// neighbour discovery (which conntrack leaves untracked).
 func GeneratePacket(r *rand.Rand) Packet {
 	v6 := r.IntN(4) == 0
 	client, far := ClientV4, FarV4
@@ -239,15 +242,19 @@ func GeneratePacket(r *rand.Rand) Packet {
 		client, far, hostEth0, hostEth1 = ClientV6, FarV6, HostEth0V6, HostEth1V6
 	}
 	var p Packet
-	switch r.IntN(5) {
+	switch r.IntN(7) {
 	case 0, 1:
 		p = Packet{Direction: Ingress, InIface: "eth0", Src: client[r.IntN(len(client))], Dst: hostEth0}
 	case 2:
 		p = Packet{Direction: Egress, OutIface: "eth0", Src: hostEth0, Dst: client[r.IntN(len(client))]}
 	case 3:
 		p = Packet{Direction: Forward, InIface: "eth0", OutIface: "eth1", Src: client[r.IntN(len(client))], Dst: far[r.IntN(len(far))]}
-	default:
+	case 4:
 		p = Packet{Direction: Ingress, InIface: "eth1", Src: far[r.IntN(len(far))], Dst: hostEth1}
+	case 5:
+		p = Packet{Direction: Egress, OutIface: "eth1", Src: hostEth1, Dst: far[r.IntN(len(far))]}
+	default:
+		p = Packet{Direction: Forward, InIface: "eth1", OutIface: "eth0", Src: far[r.IntN(len(far))], Dst: client[r.IntN(len(client))]}
 	}
 	switch r.IntN(5) {
 	case 0, 1:
@@ -266,7 +273,7 @@ func GeneratePacket(r *rand.Rand) Packet {
 	} else {
 		p.ICMPType = []uint8{8, 0, 3}[r.IntN(3)]
 		if p.Proto == 58 {
-			p.ICMPType = []uint8{128, 129, 1}[r.IntN(3)]
+			p.ICMPType = []uint8{128, 129, 1, 135, 136}[r.IntN(5)]
 		}
 	}
 	return p

@@ -1,6 +1,7 @@
 package reference
 
 import (
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -71,8 +72,8 @@ func (m *Model) entityMatches(e *model.EntityRule, addr netip.Addr, port uint16,
 	if len(e.Nets) > 0 && !inNets(e.Nets, addr) {
 		return false
 	}
-	if len(e.NotNets) > 0 && inNets(e.NotNets, addr) {
-		return false
+	if len(e.NotNets) > 0 && (inNets(e.NotNets, addr) || !anyOfFamily(e.NotNets, addr)) {
+		return false // as Felix: networks only of the other family make the rule not apply
 	}
 	if sel != "" && !m.selected(sel, addr) {
 		return false
@@ -87,6 +88,16 @@ func (m *Model) entityMatches(e *model.EntityRule, addr netip.Addr, port uint16,
 		return false
 	}
 	return true
+}
+
+// anyOfFamily reports whether some of nets are of addr's IP family.
+func anyOfFamily(nets []string, a netip.Addr) bool {
+	for _, n := range nets {
+		if p, err := model.ParseNet(n); err == nil && p.Addr().Is4() == a.Is4() {
+			return true
+		}
+	}
+	return false
 }
 
 func inNets(nets []string, a netip.Addr) bool {
@@ -202,5 +213,64 @@ func matchesFailsafe(fs []model.ProtoPort, p Packet, toPort bool) bool {
 }
 
 // isNDP reports whether p is an ICMPv6 neighbour-discovery or multicast
-// listener message (types 130 to 136), which host endpoints always allow.
-func isNDP(p Packet) bool { return p.Proto == 58 && p.ICMPType >= 130 && p.ICMPType <= 136 }
+// listener message (types 130 to 136 and 143), which host endpoints always
+// allow, at every stage.
+func isNDP(p Packet) bool { return conntrackSkips(p) }
+
+// conntrackInvalid reports whether conntrack calls p invalid as the first
+// packet it sees of its flow: an ICMP or ICMPv6 error (there is no flow it
+// could relate to) or an informational message that cannot start a flow,
+// such as an echo reply. Only echo, timestamp, information and address-mask
+// requests (ICMP) and echo requests and node-information queries (ICMPv6)
+// start one; conntrackSkips lists the messages conntrack leaves untracked.
+// Every stateful chain (pre-DNAT, normal, forward) drops invalid packets,
+// as Felix's do; untracked policy sees them before conntrack.
+func conntrackInvalid(p Packet) bool {
+	switch p.Proto {
+	case 1:
+		switch p.ICMPType {
+		case 8, 13, 15, 17:
+			return false
+		}
+		return true
+	case 58:
+		return p.ICMPType != 128 && p.ICMPType != 139 && !conntrackSkips(p)
+	}
+	return false
+}
+
+func invalidReason(p Packet) string {
+	if p.Proto == 1 && (p.ICMPType == 3 || p.ICMPType == 4 || p.ICMPType == 5 || p.ICMPType == 11 || p.ICMPType == 12) || p.Proto == 58 && p.ICMPType < 128 {
+		return fmt.Sprintf("ICMP error type %d related to no flow", p.ICMPType)
+	}
+	return fmt.Sprintf("ICMP type %d cannot start a flow", p.ICMPType)
+}
+
+// conntrackSkips reports whether conntrack leaves p untracked by itself:
+// ICMPv6 neighbour discovery and multicast listener messages (types 130 to
+// 136 and 143).
+func conntrackSkips(p Packet) bool {
+	return p.Proto == 58 && (p.ICMPType >= 130 && p.ICMPType <= 136 || p.ICMPType == 143)
+}
+
+// ConntrackState is how conntrack first sees a packet.
+type ConntrackState int
+
+// Conntrack states of a flow's first packet.
+const (
+	CTNew       ConntrackState = iota // starts a flow
+	CTInvalid                         // cannot start one (ICMP replies and errors)
+	CTUntracked                       // conntrack leaves it alone (ICMPv6 ND, MLD)
+)
+
+// FirstPacketState says how conntrack sees p as the first packet of its
+// flow.
+func FirstPacketState(p Packet) ConntrackState {
+	switch {
+	case conntrackSkips(p):
+		return CTUntracked
+	case conntrackInvalid(p):
+		return CTInvalid
+	}
+	return CTNew
+}

@@ -8,7 +8,9 @@
 // renderer, so that comparing the two (on the fake kernel's tracer and on
 // real packets) checks the whole pipeline. It evaluates the first packet of
 // a flow (conntrack state new); replies of allowed tracked flows are always
-// allowed by conntrack.
+// allowed by conntrack. ICMP messages that cannot start a flow (replies,
+// errors) are invalid to conntrack as first packets, and every stateful
+// stage drops them; ICMPv6 neighbour discovery is never tracked.
 package reference
 
 import (
@@ -49,7 +51,10 @@ func (d Direction) String() string {
 	return [...]string{"ingress", "egress", "forward"}[d]
 }
 
-// Packet is the first packet of a flow.
+// Packet is the first packet of a flow: the first packet conntrack sees
+// with its addresses, ports or ICMP identifier. For ICMP messages that
+// cannot start a flow (replies, errors; see conntrackInvalid) that makes the
+// packet invalid to conntrack.
 type Packet struct {
 	Direction          Direction
 	InIface, OutIface  string
@@ -106,7 +111,16 @@ func (e *evaluation) note(format string, args ...any) {
 	e.steps = append(e.steps, fmt.Sprintf(format, args...))
 }
 
-func (e *evaluation) decide(v Verdict) Decision { return Decision{Verdict: v, Steps: e.steps} }
+// decide ends the evaluation. A delivered packet that conntrack never
+// tracks (ICMPv6 neighbour discovery and multicast listener messages) is
+// untracked whichever stage let it through.
+func (e *evaluation) decide(v Verdict) Decision {
+	if v == Allow && conntrackSkips(e.p) {
+		e.note("conntrack leaves ICMPv6 type %d untracked", e.p.ICMPType)
+		v = AllowUntracked
+	}
+	return Decision{Verdict: v, Steps: e.steps}
+}
 
 func (e *evaluation) run() Decision {
 	p := e.p
@@ -128,6 +142,8 @@ func (e *evaluation) run() Decision {
 	}
 	if raw != nil {
 		switch {
+		case isNDP(p):
+			e.note("ICMPv6 neighbour discovery: untracked policy skipped")
 		case rawIn && (matchesFailsafe(fsIn, p, true) || matchesFailsafe(fsOut, p, false)):
 			e.note("failsafe: stays tracked, untracked policy skipped")
 		case !rawIn && (matchesFailsafe(fsOut, p, true) || matchesFailsafe(fsIn, p, false)):
@@ -142,8 +158,14 @@ func (e *evaluation) run() Decision {
 		}
 	}
 	// Pre-DNAT policy: ingress, on the arriving endpoint; no default deny.
+	// Its chain is stateful like normal policy's: a packet conntrack calls
+	// invalid is dropped first.
 	if in != nil && (p.Direction == Ingress || p.Direction == Forward) {
 		if pols := e.m.policiesOf(in, kindPreDNAT, true); len(pols) > 0 {
+			if conntrackInvalid(p) {
+				e.note("conntrack: invalid (%s), dropped by %s's pre-DNAT chain", invalidReason(p), in.Metadata.Name)
+				return e.decide(Deny)
+			}
 			if matchesFailsafe(fsIn, p, true) || isNDP(p) {
 				e.note("failsafe inbound port or neighbour discovery: pre-DNAT policy skipped")
 			} else if e.tier("pre-DNAT", in, pols, true) == ruleDeny {
@@ -170,6 +192,10 @@ func (e *evaluation) run() Decision {
 		if len(pols) == 0 {
 			continue
 		}
+		if conntrackInvalid(p) {
+			e.note("conntrack: invalid (%s), dropped by %s's forward chain", invalidReason(p), side.ep.Metadata.Name)
+			return e.decide(Deny)
+		}
 		switch e.tier("forward", side.ep, pols, side.in) {
 		case ruleDeny:
 			return e.decide(Deny)
@@ -188,6 +214,10 @@ func (e *evaluation) hostTraffic(ep *model.HostEndpoint, in bool, fs []model.Pro
 	if ep == nil {
 		e.note("no host endpoint on the interface")
 		return e.decide(Allow)
+	}
+	if conntrackInvalid(e.p) {
+		e.note("conntrack: invalid (%s), dropped by %s's chain", invalidReason(e.p), ep.Metadata.Name)
+		return e.decide(Deny)
 	}
 	if matchesFailsafe(fs, e.p, true) {
 		e.note("failsafe port")

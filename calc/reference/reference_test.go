@@ -69,6 +69,14 @@ func tcp(dir Direction, in, out, src string, sport uint16, dst string, dport uin
 	return Packet{Direction: dir, InIface: in, OutIface: out, Src: netip.MustParseAddr(src), Dst: netip.MustParseAddr(dst), Proto: 6, SrcPort: sport, DstPort: dport}
 }
 
+func icmp(dir Direction, in, out, src, dst string, typ uint8) Packet {
+	p := Packet{Direction: dir, InIface: in, OutIface: out, Src: netip.MustParseAddr(src), Dst: netip.MustParseAddr(dst), Proto: 1, ICMPType: typ}
+	if p.Src.Is6() {
+		p.Proto = 58
+	}
+	return p
+}
+
 func TestEvaluate(t *testing.T) {
 	normal := seed + `
 ---
@@ -118,7 +126,12 @@ spec:
 		{"no endpoint on eth1", seed, tcp(Ingress, "eth1", "", "192.168.1.2", 40000, "192.168.1.1", 80), Allow, "no host endpoint"},
 		{"forwarded from the client, untracked", seed, tcp(Forward, "eth0", "eth1", "10.0.0.2", 40000, "192.168.1.9", 12211), AllowUntracked, "untracked"},
 		{"forwarded, no forward policy", seed, tcp(Forward, "eth0", "eth1", "10.0.0.3", 40000, "192.168.1.9", 80), Allow, "forwarded"},
-		{"neighbour solicitation", seed, Packet{Direction: Ingress, InIface: "eth0", Src: netip.MustParseAddr("fe80::2"), Dst: netip.MustParseAddr("ff02::1:ff00:1"), Proto: 58, ICMPType: 135}, Allow, "neighbour discovery"},
+		{"neighbour solicitation", seed, Packet{Direction: Ingress, InIface: "eth0", Src: netip.MustParseAddr("fe80::2"), Dst: netip.MustParseAddr("ff02::1:ff00:1"), Proto: 58, ICMPType: 135}, AllowUntracked, "conntrack leaves ICMPv6 type 135 untracked"},
+		{"unsolicited echo reply is invalid", normal, icmp(Ingress, "eth0", "", "10.0.0.3", "10.0.0.1", 0), Deny, "conntrack: invalid (ICMP type 0 cannot start a flow), dropped by node1-eth0's pre-DNAT chain"},
+		{"unrelated ICMPv6 error is invalid", seed, icmp(Ingress, "eth0", "", "fd00::3", "fd00::1", 1), Deny, "conntrack: invalid (ICMP error type 1 related to no flow), dropped by node1-eth0's chain"},
+		{"invalid without a host endpoint", seed, icmp(Ingress, "eth1", "", "192.168.1.2", "192.168.1.1", 3), Allow, "no host endpoint"},
+		{"invalid forwarded, no forward policy", seed, icmp(Forward, "eth0", "eth1", "10.0.0.3", "192.168.1.9", 0), Allow, "forwarded"},
+		{"echo request starts a flow", withProfile, icmp(Ingress, "eth0", "", "10.0.0.3", "10.0.0.1", 8), Deny, "end of tier"},
 		{"pass skips the tier, no profile: deny", normal, tcp(Ingress, "eth0", "", "10.0.0.3", 1, "10.0.0.1", 8080), Deny, "policy a-pass-8080 rule 0 passed"},
 		{"pass skips the tier, profile allows", withProfile, tcp(Ingress, "eth0", "", "10.0.0.3", 1, "10.0.0.1", 8080), Allow, "profile fallback rule 0 allowed"},
 		{"earlier policy denies", normal, tcp(Ingress, "eth0", "", "10.0.0.3", 1, "10.0.0.1", 9090), Deny, "policy a-pass-8080 rule 1 denied"},

@@ -22,23 +22,30 @@ var protoNumbers = map[string]uint8{"tcp": 6, "udp": 17, "sctp": 132}
 //
 // The filter chains (also used by pre-DNAT policy) accept only packets to
 // the failsafe ports (conntrack accepts the replies) before normal policy
-// and default deny, plus the ICMPv6 neighbour discovery and multicast
-// listener messages IPv6 cannot work without (types 130 to 136), so a host
-// endpoint never cuts off IPv6.
+// and default deny.
+//
+// All four accept the ICMPv6 neighbour discovery and multicast listener
+// messages IPv6 cannot work without (types 130 to 136 and 143, MLDv2
+// reports), so no policy, untracked or not, can cut off IPv6 (and with it
+// failsafe access over IPv6).
 func (r *renderer) failsafe() {
 	c := r.in.Config
-	r.rs.add(&nft.Chain{Name: ChainFailsafeRawIn, Rules: failsafeRules(c, true, true)})
-	r.rs.add(&nft.Chain{Name: ChainFailsafeRawOut, Rules: failsafeRules(c, false, true)})
+	r.rs.add(&nft.Chain{Name: ChainFailsafeRawIn, Rules: append(failsafeRules(c, true, true), ndpRules()...)})
+	r.rs.add(&nft.Chain{Name: ChainFailsafeRawOut, Rules: append(failsafeRules(c, false, true), ndpRules()...)})
 	r.rs.add(&nft.Chain{Name: ChainFailsafeIn, Rules: append(failsafeRules(c, true, false), ndpRules()...)})
 	r.rs.add(&nft.Chain{Name: ChainFailsafeOut, Rules: append(failsafeRules(c, false, false), ndpRules()...)})
 }
 
-// ndpRules accept the ICMPv6 messages of neighbour discovery (router and
-// neighbour solicitation and advertisement) and multicast listener
-// discovery.
+// NDTypes are the ICMPv6 types of multicast listener discovery (130-132,
+// 143) and neighbour discovery (router and neighbour solicitation and
+// advertisement, redirect: 133-137 less 137), which host endpoints always
+// allow.
+var NDTypes = []uint8{130, 131, 132, 133, 134, 135, 136, 143}
+
+// ndpRules accept the ICMPv6 messages in NDTypes.
 func ndpRules() []nft.Rule {
 	var rules []nft.Rule
-	for t := uint8(130); t <= 136; t++ {
+	for _, t := range NDTypes {
 		rules = append(rules, rule("ICMPv6 neighbour discovery",
 			nft.NFProto{Family: nft.IPv6}, nft.L4Proto{Proto: 58}, nft.ICMP{V6: true, Type: t}, accept))
 	}

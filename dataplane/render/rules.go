@@ -142,7 +142,11 @@ func (r *renderer) matchExprs(rl *proto.Rule, f nft.Family) ([]nft.Expr, bool) {
 			}
 			e = append(e, nft.Addrs{Field: a.field, Family: f, Prefixes: ps})
 		}
-		if ps := prefixes(a.not, f); len(ps) > 0 {
+		if len(a.not) > 0 {
+			ps := prefixes(a.not, f)
+			if len(ps) == 0 {
+				return nil, false // as Felix: a rule whose networks are all of the other family does not apply
+			}
 			e = append(e, nft.Addrs{Field: a.field, Family: f, Prefixes: ps, Neg: true})
 		}
 		for _, id := range a.sets {
