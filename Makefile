@@ -8,7 +8,7 @@ LDFLAGS := -X main.version=$(VERSION)
 .PHONY: all build install deps test test-short demo generate fmt vet fuzz clean
 
 # Debian packages the demo and the kernel tests use, as package:command.
-DEBS := nftables:nft conntrack:conntrack etcd-client:etcdctl iproute2:ip
+DEBS := nftables:nft conntrack:conntrack etcd-client:etcdctl iproute2:ip memcached:memcached ethtool:ethtool
 
 all: build
 
@@ -75,3 +75,22 @@ vet:
 
 clean:
 	rm -rf $(BIN)
+
+# Benchmarks (root; see docs/benchmarks.md). They are not timed tests:
+# bench-smoke runs both in a short mode that only checks they work.
+#   make bench-conntrack [BENCH_ARGS="--rounds 5"] [BENCH_JSON=file] [BENCH_PLOTS=dir]
+BENCH_PLOTS ?= docs
+.PHONY: bench-conntrack bench-scale bench-smoke
+bench-conntrack: deps build
+	$(GO) build -o $(BIN)/bench-conntrack ./cmd/bench-conntrack
+	$(BIN)/bench-conntrack --untrackd $(BIN)/untrackd --plots $(BENCH_PLOTS) $(BENCH_ARGS)
+
+bench-scale: deps build
+	$(GO) build -o $(BIN)/bench-scale ./cmd/bench-scale
+	$(BIN)/bench-scale --untrackd $(BIN)/untrackd --plots $(BENCH_PLOTS) $(BENCH_ARGS)
+
+bench-smoke: deps build
+	$(GO) build -o $(BIN)/bench-conntrack ./cmd/bench-conntrack
+	$(GO) build -o $(BIN)/bench-scale ./cmd/bench-scale
+	$(BIN)/bench-conntrack --smoke --untrackd $(BIN)/untrackd --json $(BIN)/bench-conntrack-smoke.json
+	$(BIN)/bench-scale --smoke --untrackd $(BIN)/untrackd --json $(BIN)/bench-scale-smoke.json
