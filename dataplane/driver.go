@@ -54,6 +54,8 @@ type Driver struct {
 	// when it must be read back before the next apply.
 	believed *nft.TableState
 	known    bool // believed is valid (nil believed + known = no table)
+	// cache keeps the rendered policy and profile chains between applies.
+	cache *render.Cache
 }
 
 // NewDriver returns a driver that writes through opts.Writer.
@@ -67,7 +69,7 @@ func NewDriver(opts Options) *Driver {
 	if opts.RetryMax <= 0 {
 		opts.RetryMax = 30 * time.Second
 	}
-	return &Driver{opts: opts, log: opts.Log, desired: newDesired()}
+	return &Driver{opts: opts, log: opts.Log, desired: newDesired(), cache: render.NewCache()}
 }
 
 // OnUpdate records one message from the calculation graph. It does no I/O.
@@ -89,16 +91,18 @@ func (d *Driver) Apply(ctx context.Context) (ApplyResult, error) {
 		return res, nil
 	}
 	start := time.Now()
+	check := d.desired.changedSets // the sets whose elements may differ
 	if !d.known {
 		st, err := d.opts.Writer.List(ctx)
 		if err != nil {
 			return res, fmt.Errorf("read table back: %w", err)
 		}
 		d.believed, d.known, res.Resynced = st, true, true
+		check = nil // compare every set with what the kernel holds
 	}
-	want := render.Render(d.opts.Render, d.desired.renderInput())
+	want := render.RenderCached(d.opts.Render, d.desired.renderInput(), d.cache)
 	elems := d.desired.elements()
-	tx := plan(d.believed, want, elems)
+	tx := plan(d.believed, want, elems, check)
 	res.Ops = tx.Len()
 	if tx.Len() > 0 {
 		if err := d.opts.Writer.Run(ctx, tx); err != nil {
@@ -108,6 +112,7 @@ func (d *Driver) Apply(ctx context.Context) (ApplyResult, error) {
 		}
 	}
 	d.believed = stateAfter(want, elems)
+	clear(d.desired.changedSets)
 	res.Duration = time.Since(start)
 	res.Status = d.desired.status(d.believed)
 	return res, nil

@@ -314,8 +314,8 @@ func TestTamperingIsRepaired(t *testing.T) {
 		t.Fatalf("not repaired:\n%s", diffLines(dump, f.Dump()))
 	}
 	got := opsSummary(f.LastTransaction())
-	want := []string{"add element s4-clients 10.128.0.200", "flush chain filter-input", "add rule filter-input", "add rule filter-input",
-		"add rule pol-untracked-in-memcached-server", "add rule pol-untracked-in-memcached-server"}
+	want := []string{"flush chain filter-input", "add rule filter-input", "add rule filter-input",
+		"add rule pol-untracked-in-memcached-server", "add rule pol-untracked-in-memcached-server", "add element s4-clients 10.128.0.200"}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("repair wrote\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}

@@ -12,14 +12,23 @@ import (
 // table) into want, with set elements from elems. Order matters and is:
 //
 //  1. the table, if missing;
-//  2. new sets, then element changes (deletions before additions, so a
-//     merged interval never overlaps the pieces it replaces);
+//  2. new sets (empty);
 //  3. new chains, all of them before any rule so jumps resolve;
 //  4. changed chains: flush, then add every rule;
-//  5. obsolete chains: flush all, then delete all (nothing jumps to them
+//  5. element changes, deletions before additions (so a merged interval
+//     never overlaps the pieces it replaces);
+//  6. obsolete chains: flush all, then delete all (nothing jumps to them
 //     any more: the chains that did were rewritten in step 4);
-//  6. obsolete sets (no rule uses them any more).
-func plan(have *nft.TableState, want *render.Ruleset, elems map[string]elements) *nft.Transaction {
+//  7. obsolete sets (no rule uses them any more).
+//
+// Elements come after the rules because the kernel walks the whole
+// transaction each time a rule binds an anonymous set: with 300,000
+// element additions ahead of 8,000 such rules, a cold start spent seconds
+// there. Within one atomic transaction the order is invisible to packets.
+//
+// Set elements are compared only for the sets in check (nil: every set);
+// the others are taken to hold what the driver last wrote.
+func plan(have *nft.TableState, want *render.Ruleset, elems map[string]elements, check map[string]bool) *nft.Transaction {
 	tx := &nft.Transaction{}
 	if have != nil && incompatible(have, want) {
 		// Rebuild the whole table in the same transaction: atomic, so
@@ -31,6 +40,12 @@ func plan(have *nft.TableState, want *render.Ruleset, elems map[string]elements)
 		tx.AddTable()
 		have = &nft.TableState{}
 	}
+	type setChange struct {
+		name       string
+		del, add   []nft.Interval
+		delT, addT []nft.AddrPort
+	}
+	var changes []setChange
 	for _, name := range slices.Sorted(maps.Keys(want.Sets)) {
 		old := have.Sets[name]
 		if old == nil || old.Type != want.Sets[name].Type {
@@ -38,16 +53,16 @@ func plan(have *nft.TableState, want *render.Ruleset, elems map[string]elements)
 				tx.DeleteSet(name)
 			}
 			tx.AddSet(want.Sets[name])
-			tx.AddElements(name, elems[name].intervals)
-			tx.AddTuples(name, elems[name].tuples)
+			changes = append(changes, setChange{name: name, add: elems[name].intervals, addT: elems[name].tuples})
 			continue
 		}
-		del, add := diffSorted(old.Elements, elems[name].intervals, compareIntervals)
-		tx.DeleteElements(name, del)
-		tx.AddElements(name, add)
-		delT, addT := diffSorted(old.Tuples, elems[name].tuples, nft.AddrPort.Compare)
-		tx.DeleteTuples(name, delT)
-		tx.AddTuples(name, addT)
+		if check != nil && !check[name] {
+			continue
+		}
+		c := setChange{name: name}
+		c.del, c.add = diffSorted(old.Elements, elems[name].intervals, compareIntervals)
+		c.delT, c.addT = diffSorted(old.Tuples, elems[name].tuples, nft.AddrPort.Compare)
+		changes = append(changes, c)
 	}
 	for _, name := range slices.Sorted(maps.Keys(want.Chains)) {
 		c, old := want.Chains[name], have.Chains[name]
@@ -57,7 +72,7 @@ func plan(have *nft.TableState, want *render.Ruleset, elems map[string]elements)
 	}
 	for _, name := range slices.Sorted(maps.Keys(want.Chains)) {
 		c, old := want.Chains[name], have.Chains[name]
-		if old != nil && slices.Equal(old.Hashes(), ruleHashes(c)) {
+		if old != nil && slices.Equal(old.Hashes(), c.Hashes()) {
 			continue
 		}
 		if old != nil && len(old.Rules) > 0 {
@@ -66,6 +81,14 @@ func plan(have *nft.TableState, want *render.Ruleset, elems map[string]elements)
 		for _, r := range c.Rules {
 			tx.AddRule(name, r)
 		}
+	}
+	for _, c := range changes {
+		tx.DeleteElements(c.name, c.del)
+		tx.DeleteTuples(c.name, c.delT)
+	}
+	for _, c := range changes {
+		tx.AddElements(c.name, c.add)
+		tx.AddTuples(c.name, c.addT)
 	}
 	var obsolete []string
 	for _, name := range slices.Sorted(maps.Keys(have.Chains)) {
@@ -116,14 +139,6 @@ func sameBase(have, want *nft.BaseChain) bool {
 	return *have == *want
 }
 
-func ruleHashes(c *nft.Chain) []string {
-	h := make([]string, len(c.Rules))
-	for i, r := range c.Rules {
-		h[i] = r.Hash()
-	}
-	return h
-}
-
 func compareIntervals(a, b nft.Interval) int {
 	if c := a.First.Compare(b.First); c != 0 {
 		return c
@@ -160,7 +175,7 @@ func stateAfter(want *render.Ruleset, elems map[string]elements) *nft.TableState
 	st := &nft.TableState{Chains: map[string]*nft.ChainState{}, Sets: map[string]*nft.SetState{}}
 	for name, c := range want.Chains {
 		cs := &nft.ChainState{Name: name, Base: c.Base}
-		for _, h := range ruleHashes(c) {
+		for _, h := range c.Hashes() {
 			cs.Rules = append(cs.Rules, nft.RuleState{Hash: h})
 		}
 		st.Chains[name] = cs

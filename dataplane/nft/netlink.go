@@ -34,6 +34,10 @@ type Netlink struct {
 	rcvbuf  int
 	peek    []byte // see peekBuf
 	widened bool   // see prepare
+	// pre caches the table's chains and sets for preflight, as of the
+	// ruleset generation preGen (nil: not cached).
+	pre    *preflightState
+	preGen uint32
 }
 
 var (
@@ -162,14 +166,17 @@ func (n *Netlink) Run(ctx context.Context, tx *Transaction) error {
 	if err := n.prepare(); err != nil {
 		return fmt.Errorf("nft: %w", err)
 	}
-	if err := n.preflight(tx); err != nil {
+	after, err := n.preflight(tx)
+	if err != nil {
 		return err
 	}
+	n.pre = nil // unknown until the batch's outcome is
 	res, err := n.sendBatch(msgs)
 	if err != nil {
 		return fmt.Errorf("nft: %w", err)
 	}
 	if !res.failed {
+		n.cachePreflight(after)
 		return nil
 	}
 	kerr := errors.New("the kernel rejected the batch, but its error report was lost (receive buffer overrun)")

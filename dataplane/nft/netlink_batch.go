@@ -102,7 +102,7 @@ func (n *Netlink) sendBatch(msgs []batchMsg) (batchResult, error) {
 		Header: netlink.Header{Type: netlink.HeaderType(unix.NFNL_MSG_BATCH_END), Flags: netlink.Request, Sequence: n.seq},
 		Data:   genmsg(unix.AF_UNSPEC, unix.NFNL_SUBSYS_NFTABLES),
 	})
-	if _, err := n.sock.SendMessages(out); err != nil {
+	if err := n.sendAll(out); err != nil {
 		return res, fmt.Errorf("sending a batch of %d messages (%d bytes): %w", len(out), size, err)
 	}
 
@@ -146,4 +146,40 @@ func genmsg(family uint8, resID uint16) []byte {
 	b := []byte{family, unix.NFNETLINK_V0, 0, 0}
 	binary.BigEndian.PutUint16(b[2:], resID)
 	return b
+}
+
+// sendAll sends msgs in one sendmsg, marshalled into a single buffer
+// (the library's SendMessages marshals each message separately and grows
+// the buffer by appending, several times the batch's size in garbage).
+func (n *Netlink) sendAll(msgs []netlink.Message) error {
+	size := 0
+	for _, m := range msgs {
+		size += nlmsgHdrLen + nlmsgAlign(len(m.Data))
+	}
+	buf := make([]byte, 0, size)
+	for _, m := range msgs {
+		l := nlmsgHdrLen + len(m.Data)
+		buf = binary.NativeEndian.AppendUint32(buf, uint32(l))
+		buf = binary.NativeEndian.AppendUint16(buf, uint16(m.Header.Type))
+		buf = binary.NativeEndian.AppendUint16(buf, uint16(m.Header.Flags))
+		buf = binary.NativeEndian.AppendUint32(buf, m.Header.Sequence)
+		buf = binary.NativeEndian.AppendUint32(buf, m.Header.PID)
+		buf = append(buf, m.Data...)
+		for pad := nlmsgAlign(l) - l; pad > 0; pad-- {
+			buf = append(buf, 0)
+		}
+	}
+	rc, err := n.sock.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	werr := rc.Write(func(fd uintptr) bool {
+		serr = unix.Sendto(int(fd), buf, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK})
+		return serr != unix.EAGAIN
+	})
+	if werr != nil {
+		return werr
+	}
+	return serr
 }

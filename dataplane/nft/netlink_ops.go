@@ -92,52 +92,25 @@ func (n *Netlink) queue(rec *recorder, comp *ruleCompiler, op Op) error {
 	case DeleteSet:
 		conn.DelSet(&nftables.Set{Table: t, Name: op.Name})
 	case AddElements, DeleteElements:
-		set := &nftables.Set{Table: t, Name: op.Name}
-		if len(op.Tuples) > 0 {
-			if len(op.Elements) > 0 {
-				return fmt.Errorf("intervals and tuples in one operation: %w", ErrInvalid)
-			}
-			return queueTuples(conn, set, op)
+		if len(op.Tuples) > 0 && len(op.Elements) > 0 {
+			return fmt.Errorf("intervals and tuples in one operation: %w", ErrInvalid)
 		}
 		for _, chunk := range chunkIntervals(op.Elements) {
-			elems, err := intervalElements(chunk, op.Elements[0].First.Is4())
+			keys, err := intervalKeys(chunk, op.Elements[0].First.Is4())
 			if err != nil {
 				return err
 			}
-			if op.Verb == AddElements {
-				err = conn.SetAddElements(set, elems)
-			} else {
-				err = conn.SetDeleteElements(set, elems)
-			}
+			rec.queueRaw(elementMessage(t.Name, op.Name, op.Verb == AddElements, keys))
+		}
+		for _, chunk := range chunkTuples(op.Tuples) {
+			keys, err := tupleKeys(chunk, op.Tuples[0].Addr.Is4())
 			if err != nil {
-				return fmt.Errorf("%v: %w", err, ErrInvalid)
+				return err
 			}
+			rec.queueRaw(elementMessage(t.Name, op.Name, op.Verb == AddElements, keys))
 		}
 	default:
 		return fmt.Errorf("verb %d: %w", op.Verb, ErrInvalid)
-	}
-	return nil
-}
-
-// queueTuples queues the element messages of an operation on an
-// address-protocol-port set.
-func queueTuples(conn *nftables.Conn, set *nftables.Set, op Op) error {
-	for _, chunk := range chunkTuples(op.Tuples) {
-		elems, err := tupleElements(chunk)
-		if err != nil {
-			return err
-		}
-		if chunk[0].Addr.Is4() != op.Tuples[0].Addr.Is4() {
-			return fmt.Errorf("element %s: mixed address families: %w", chunk[0], ErrInvalid)
-		}
-		if op.Verb == AddElements {
-			err = conn.SetAddElements(set, elems)
-		} else {
-			err = conn.SetDeleteElements(set, elems)
-		}
-		if err != nil {
-			return fmt.Errorf("%v: %w", err, ErrInvalid)
-		}
 	}
 	return nil
 }

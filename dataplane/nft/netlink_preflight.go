@@ -3,6 +3,7 @@ package nft
 import (
 	"errors"
 	"fmt"
+	"maps"
 
 	"github.com/google/nftables"
 	"golang.org/x/sys/unix"
@@ -24,8 +25,10 @@ import (
 //
 // preflight catches these before anything is sent, from a dump of the
 // table's chains and sets (no rules, no elements), replaying the
-// transaction's own chain and set operations on it. It only reads when the
-// transaction has an AddChain or a set lookup.
+// transaction's own chain and set operations on it. The dump is cached
+// with the kernel's ruleset generation ID and brought forward by the
+// writer's own successful transactions, so it is read again only when
+// another process has committed anything since (one GETGEN request tells).
 
 type preflightChain struct {
 	base *BaseChain
@@ -54,21 +57,52 @@ func needsPreflight(tx *Transaction) bool {
 }
 
 // preflight returns an *OpError for the first operation of tx that breaks
-// the rules above, or nil. The caller holds n.mu.
-func (n *Netlink) preflight(tx *Transaction) error {
-	if !needsPreflight(tx) {
-		return nil
+// the rules above, or nil, and the chains and sets as they will be if the
+// kernel applies tx (nil if they are not known). The caller holds n.mu.
+func (n *Netlink) preflight(tx *Transaction) (*preflightState, error) {
+	st := n.cachedPreflight()
+	if st == nil && needsPreflight(tx) {
+		var err error
+		if st, err = n.preflightRead(); err != nil {
+			return nil, fmt.Errorf("nft: reading chains and sets: %w", err)
+		}
 	}
-	st, err := n.preflightRead()
-	if err != nil {
-		return fmt.Errorf("nft: reading chains and sets: %w", err)
+	if st == nil {
+		return nil, nil
 	}
 	for i, op := range tx.Ops {
 		if err := st.apply(op); err != nil {
-			return &OpError{Index: i, Op: op, Err: err}
+			return nil, &OpError{Index: i, Op: op, Err: err}
 		}
 	}
-	return nil
+	return st, nil
+}
+
+// cachedPreflight returns a copy of the cached chains and sets if no other
+// process has committed a change since they were cached, else nil.
+func (n *Netlink) cachedPreflight() *preflightState {
+	if n.pre == nil {
+		return nil
+	}
+	gen, err := n.generation()
+	if err != nil || gen != n.preGen {
+		n.pre = nil
+		return nil
+	}
+	c := &preflightState{table: n.pre.table, chains: maps.Clone(n.pre.chains), sets: maps.Clone(n.pre.sets)}
+	return c
+}
+
+// cachePreflight records st as the state after the writer's own
+// successful commit (nil: unknown).
+func (n *Netlink) cachePreflight(st *preflightState) {
+	n.pre = nil
+	if st == nil {
+		return
+	}
+	if gen, err := n.generation(); err == nil {
+		n.pre, n.preGen = st, gen
+	}
 }
 
 func (n *Netlink) preflightRead() (*preflightState, error) {

@@ -62,18 +62,37 @@ func (n *Netlink) prepare() error {
 	if n.widened {
 		return nil
 	}
+	if _, err := n.generationOn(rc); err != nil {
+		return err
+	}
+	n.widened = true
+	return nil
+}
+
+// generation returns the kernel's ruleset generation ID, which every commit
+// of any process, to any table, increments. The caller holds n.mu and has
+// called prepare.
+func (n *Netlink) generation() (uint32, error) {
+	rc, err := n.sock.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	return n.generationOn(rc)
+}
+
+func (n *Netlink) generationOn(rc syscall.RawConn) (uint32, error) {
 	n.seq++
 	seq := n.seq
 	if _, err := n.sock.Send(netlink.Message{
 		Header: netlink.Header{Type: netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | unix.NFT_MSG_GETGEN), Flags: netlink.Request, Sequence: seq},
 		Data:   genmsg(unix.AF_UNSPEC, 0),
 	}); err != nil {
-		return err
+		return 0, err
 	}
 	for {
 		msgs, err := recvMsgs(rc, n.peekBuf(), true)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		for _, m := range msgs {
 			if m.Header.Seq != seq {
@@ -81,13 +100,31 @@ func (n *Netlink) prepare() error {
 			}
 			if m.Header.Type == unix.NLMSG_ERROR && len(m.Data) >= 4 {
 				if errno := int32(binary.NativeEndian.Uint32(m.Data[:4])); errno != 0 {
-					return syscall.Errno(-errno)
+					return 0, syscall.Errno(-errno)
 				}
+				continue
 			}
-			n.widened = true
-			return nil
+			return genID(m.Data), nil
 		}
 	}
+}
+
+// genID extracts NFTA_GEN_ID from a NEWGEN message's payload (0 if absent).
+func genID(data []byte) uint32 {
+	if len(data) < 4 {
+		return 0
+	}
+	ad, err := netlink.NewAttributeDecoder(data[4:])
+	if err != nil {
+		return 0
+	}
+	ad.ByteOrder = binary.BigEndian
+	for ad.Next() {
+		if ad.Type() == unix.NFTA_GEN_ID {
+			return ad.Uint32()
+		}
+	}
+	return 0
 }
 
 // recvMsgs reads one datagram. If block, it waits (up to the read deadline)

@@ -50,6 +50,21 @@ type Chain struct {
 	Name  string
 	Base  *BaseChain // nil for a regular chain
 	Rules []Rule
+	// hashes caches the rules' hashes (see Hashes).
+	hashes []string
+}
+
+// Hashes returns the hashes of the chain's rules, in order. They are
+// computed once and cached: a chain's rules must not change after Hashes
+// has been called.
+func (c *Chain) Hashes() []string {
+	if len(c.hashes) != len(c.Rules) {
+		c.hashes = make([]string, len(c.Rules))
+		for i, r := range c.Rules {
+			c.hashes[i] = r.Hash()
+		}
+	}
+	return c.hashes
 }
 
 // Rule is one rule: expressions evaluated left to right. Comment describes

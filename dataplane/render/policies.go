@@ -11,14 +11,30 @@ import (
 // goes on; Pass sets the pass mark and returns.
 func (r *renderer) untrackedPolicy(name string, in bool) string {
 	cn := PolicyUntrackedChain(name, in)
-	if r.rs.Chains[cn] == nil {
-		c := &nft.Chain{Name: cn}
+	r.memo(cn, r.in.Policies[name], func(c *nft.Chain) {
 		for _, rl := range direction(r.in.Policies[name], in) {
 			c.Rules = append(c.Rules, r.renderRule(rl, r.untrackedAction(rl, name))...)
 		}
-		r.rs.add(c)
-	}
+	})
 	return cn
+}
+
+// memo adds chain cn, rendered by fill from src (a policy or profile
+// message), to the ruleset once. With a Cache, a chain rendered by an
+// earlier call from the same message (the same pointer: messages are
+// never modified once received) is reused, with its rule hashes.
+func (r *renderer) memo(cn string, src any, fill func(c *nft.Chain)) {
+	if r.rs.Chains[cn] != nil {
+		return
+	}
+	if c := r.cache.get(cn, src); c != nil {
+		r.rs.add(c)
+		return
+	}
+	c := &nft.Chain{Name: cn}
+	fill(c)
+	r.rs.add(c)
+	r.cache.put(cn, src, c)
 }
 
 // normalPolicy renders (once) chain cn with a normal or pre-DNAT policy's
@@ -26,13 +42,11 @@ func (r *renderer) untrackedPolicy(name string, in bool) string {
 // calling endpoint chain decides what accepting means); Deny drops; Log logs
 // and goes on; Pass sets the pass mark and returns.
 func (r *renderer) normalPolicy(name string, in bool, cn string) string {
-	if r.rs.Chains[cn] == nil {
-		c := &nft.Chain{Name: cn}
+	r.memo(cn, r.in.Policies[name], func(c *nft.Chain) {
 		for _, rl := range direction(r.in.Policies[name], in) {
 			c.Rules = append(c.Rules, r.renderRule(rl, r.markingAction(rl, name))...)
 		}
-		r.rs.add(c)
-	}
+	})
 	return cn
 }
 
@@ -40,9 +54,8 @@ func (r *renderer) normalPolicy(name string, in bool, cn string) string {
 // with the same actions as normal policy.
 func (r *renderer) profile(name string, in bool) string {
 	cn := ProfileChain(name, in)
-	if r.rs.Chains[cn] == nil {
-		c := &nft.Chain{Name: cn}
-		p := r.in.Profiles[name]
+	p := r.in.Profiles[name]
+	r.memo(cn, p, func(c *nft.Chain) {
 		rules := p.GetOutboundRules()
 		if in {
 			rules = p.GetInboundRules()
@@ -50,8 +63,7 @@ func (r *renderer) profile(name string, in bool) string {
 		for _, rl := range rules {
 			c.Rules = append(c.Rules, r.renderRule(rl, r.markingAction(rl, "profile "+name))...)
 		}
-		r.rs.add(c)
-	}
+	})
 	return cn
 }
 

@@ -11,7 +11,12 @@ import (
 // Render computes the desired table for in. It never fails: references to
 // policies, profiles or IP sets that in does not hold are left out (the
 // calculation graph's ordering makes that impossible in practice).
-func Render(cfg Config, in Input) *Ruleset {
+func Render(cfg Config, in Input) *Ruleset { return RenderCached(cfg, in, nil) }
+
+// RenderCached is Render with a cache of policy and profile chains from
+// earlier calls (nil: none), so that an update re-renders only the chains
+// of the messages that changed. The result is the same as Render's.
+func RenderCached(cfg Config, in Input, cache *Cache) *Ruleset {
 	rs := &Ruleset{Chains: map[string]*nft.Chain{}, Sets: map[string]nft.Set{}}
 	for id, t := range in.IPSets {
 		for _, f := range []nft.Family{nft.IPv4, nft.IPv6} {
@@ -19,11 +24,12 @@ func Render(cfg Config, in Input) *Ruleset {
 			rs.Sets[n] = nft.Set{Name: n, Type: SetType(t, f)}
 		}
 	}
-	r := &renderer{cfg: cfg, in: in, rs: rs, bound: bindings(in)}
+	r := &renderer{cfg: cfg, in: in, rs: rs, bound: bindings(in), cache: cache}
 	r.failsafe()
 	r.raw()
 	r.preDNAT()
 	r.filter()
+	cache.sweep(rs)
 	return rs
 }
 
@@ -32,6 +38,7 @@ type renderer struct {
 	in    Input
 	rs    *Ruleset
 	bound []binding
+	cache *Cache
 }
 
 // binding is a host endpoint enforced on an interface; iface "" means every
