@@ -27,12 +27,14 @@ type desired struct {
 }
 
 // ipset is one IP set's members and, computed on demand, its kernel
-// elements per family. (Members are kept as the strings received: a map
-// keyed by netip.Prefix takes about twice the memory of one keyed by the
-// short strings, measured with 310,000 members.)
+// elements per family. Members are kept as received: the list of a full
+// update, turned into a map only when the first delta arrives (most sets
+// never get one, and a list takes a third of a map's memory: this matters
+// with 300,000 members).
 type ipset struct {
 	typ     proto.IPSetType
-	members map[string]struct{}
+	list    []string            // members of the last full update, while members is nil
+	members map[string]struct{} // members, once a delta has arrived
 	// v4 and v6 are the elements of members; valid unless dirty.
 	v4, v6 elements
 	dirty  bool
@@ -59,15 +61,18 @@ func (d *desired) record(m *proto.ToDataplane) {
 	case *proto.ToDataplane_ConfigUpdate:
 		d.config = p.ConfigUpdate
 	case *proto.ToDataplane_IpsetUpdate:
-		s := &ipset{typ: p.IpsetUpdate.Type, members: make(map[string]struct{}, len(p.IpsetUpdate.Members)), dirty: true}
-		for _, mem := range p.IpsetUpdate.Members {
-			s.members[mem] = struct{}{}
-		}
-		d.ipsets[p.IpsetUpdate.Id] = s
+		d.ipsets[p.IpsetUpdate.Id] = &ipset{typ: p.IpsetUpdate.Type, list: p.IpsetUpdate.Members, dirty: true}
 	case *proto.ToDataplane_IpsetDeltaUpdate:
 		s := d.ipsets[p.IpsetDeltaUpdate.Id]
 		if s == nil {
 			return
+		}
+		if s.members == nil {
+			s.members = make(map[string]struct{}, len(s.list))
+			for _, mem := range s.list {
+				s.members[mem] = struct{}{}
+			}
+			s.list = nil
 		}
 		for _, mem := range p.IpsetDeltaUpdate.Removed {
 			delete(s.members, mem)
@@ -120,9 +125,22 @@ func (d *desired) elements() map[string]elements {
 	return out
 }
 
+// each calls fn for every member.
+func (s *ipset) each(fn func(string)) {
+	if s.members == nil {
+		for _, mem := range s.list {
+			fn(mem)
+		}
+		return
+	}
+	for mem := range s.members {
+		fn(mem)
+	}
+}
+
 func (s *ipset) compute() (v4, v6 elements) {
 	if s.typ == proto.IPSetType_IP_SET_NAMED_PORTS {
-		for mem := range s.members {
+		s.each(func(mem string) {
 			if t, ok := parseNamedPort(mem); ok {
 				if t.Addr.Is4() {
 					v4.tuples = append(v4.tuples, t)
@@ -130,17 +148,17 @@ func (s *ipset) compute() (v4, v6 elements) {
 					v6.tuples = append(v6.tuples, t)
 				}
 			}
-		}
+		})
 		slices.SortFunc(v4.tuples, nft.AddrPort.Compare)
 		slices.SortFunc(v6.tuples, nft.AddrPort.Compare)
 		return v4, v6
 	}
-	nets := make([]netip.Prefix, 0, len(s.members))
-	for mem := range s.members {
+	nets := make([]netip.Prefix, 0, len(s.list)+len(s.members))
+	s.each(func(mem string) {
 		if p, err := netip.ParsePrefix(mem); err == nil {
 			nets = append(nets, p)
 		}
-	}
+	})
 	v4.intervals, v6.intervals = render.Intervals(nets)
 	return v4, v6
 }

@@ -25,9 +25,17 @@ type elemKey struct {
 // elementMessage returns the NEWSETELEM (add) or DELSETELEM message for
 // keys of set in table.
 func elementMessage(table, set string, add bool, keys []elemKey) netlink.Message {
+	return elementMessageFunc(table, set, add, len(keys), func(i int) ([]byte, bool) { return keys[i].key, keys[i].end })
+}
+
+// elementMessageFunc builds the message for n elements whose keys key(i)
+// returns (the key may be reused by the next call: it is copied at once),
+// sizing the buffer from a first pass over the keys.
+func elementMessageFunc(table, set string, add bool, n int, key func(i int) ([]byte, bool)) netlink.Message {
 	size := 4 + attrLen(len(set)+1) + attrLen(4) + attrLen(len(table)+1) + 4
-	for _, k := range keys {
-		size += elemLen(k)
+	for i := 0; i < n; i++ {
+		k, end := key(i)
+		size += elemLen(elemKey{key: k, end: end})
 	}
 	b := make([]byte, 0, size)
 	b = append(b, unix.NFPROTO_INET, unix.NFNETLINK_V0, 0, 0)
@@ -36,13 +44,14 @@ func elementMessage(table, set string, add bool, keys []elemKey) netlink.Message
 	b = appendAttr(b, unix.NFTA_SET_ELEM_LIST_TABLE, append([]byte(table), 0))
 	list := len(b)
 	b = appendAttrHeader(b, unix.NFTA_SET_ELEM_LIST_ELEMENTS|unix.NLA_F_NESTED, 0)
-	for i, k := range keys {
-		b = appendAttrHeader(b, uint16(i+1)|unix.NLA_F_NESTED, elemLen(k)-4)
-		if k.end {
-			b = appendAttr(b, unix.NFTA_SET_ELEM_FLAGS|unix.NLA_F_NESTED, binary.BigEndian.AppendUint32(nil, unix.NFT_SET_ELEM_INTERVAL_END))
+	for i := 0; i < n; i++ {
+		k, end := key(i)
+		b = appendAttrHeader(b, uint16(i+1)|unix.NLA_F_NESTED, elemLen(elemKey{key: k, end: end})-4)
+		if end {
+			b = appendAttr(b, unix.NFTA_SET_ELEM_FLAGS|unix.NLA_F_NESTED, []byte{0, 0, 0, unix.NFT_SET_ELEM_INTERVAL_END})
 		}
-		b = appendAttrHeader(b, unix.NFTA_SET_ELEM_KEY|unix.NLA_F_NESTED, attrLen(len(k.key)))
-		b = appendAttr(b, unix.NFTA_DATA_VALUE, k.key)
+		b = appendAttrHeader(b, unix.NFTA_SET_ELEM_KEY|unix.NLA_F_NESTED, attrLen(len(k)))
+		b = appendAttr(b, unix.NFTA_DATA_VALUE, k)
 	}
 	binary.NativeEndian.PutUint16(b[list:], uint16(len(b)-list))
 	typ := unix.NFT_MSG_DELSETELEM
@@ -56,6 +65,49 @@ func elementMessage(table, set string, add bool, keys []elemKey) netlink.Message
 		},
 		Data: b,
 	}
+}
+
+// intervalMessage returns the element message of intervals of one family,
+// checked as intervalKeys checks them, without allocating per element.
+func intervalMessage(table, set string, add bool, ivs []Interval, v4 bool) (netlink.Message, error) {
+	for _, iv := range ivs {
+		if err := checkInterval(iv); err != nil {
+			return netlink.Message{}, err
+		}
+		if iv.First.Is4() != v4 {
+			return netlink.Message{}, fmt.Errorf("interval %s-%s: mixed address families: %w", iv.First, iv.Last, ErrInvalid)
+		}
+	}
+	// Element i of the message: the start of an interval, or the end
+	// (Last+1) of the one before it; the last interval has no end element
+	// when it reaches the family's highest address.
+	type ref struct {
+		iv  int
+		end bool
+	}
+	refs := make([]ref, 0, 2*len(ivs))
+	for i, iv := range ivs {
+		refs = append(refs, ref{iv: i})
+		if iv.Last.Next().IsValid() {
+			refs = append(refs, ref{iv: i, end: true})
+		}
+	}
+	var buf [16]byte
+	key := func(i int) ([]byte, bool) {
+		r := refs[i]
+		a := ivs[r.iv].First
+		if r.end {
+			a = ivs[r.iv].Last.Next()
+		}
+		if v4 {
+			b := a.As4()
+			copy(buf[:], b[:])
+			return buf[:4], r.end
+		}
+		buf = a.As16()
+		return buf[:], r.end
+	}
+	return elementMessageFunc(table, set, add, len(refs), key), nil
 }
 
 // attrLen is the size of an attribute with n bytes of data, padding

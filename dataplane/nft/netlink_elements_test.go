@@ -55,6 +55,16 @@ func TestElementMessageMatchesLibrary(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := elementMessage(TableName, "s4-abc", add, keys)
+			if name != "tuples" {
+				ivs := ivs4
+				if name == "ipv6" {
+					ivs = ivs6
+				}
+				direct, err := intervalMessage(TableName, "s4-abc", add, ivs, name == "ipv4")
+				if err != nil || !bytes.Equal(direct.Data, got.Data) {
+					t.Errorf("%s add=%v: intervalMessage differs from elementMessage (%v)", name, add, err)
+				}
+			}
 			if got.Header.Type != want[0].Header.Type || got.Header.Flags != want[0].Header.Flags {
 				t.Errorf("%s add=%v: header %+v, library %+v", name, add, got.Header, want[0].Header)
 			}

@@ -96,11 +96,11 @@ func (n *Netlink) queue(rec *recorder, comp *ruleCompiler, op Op) error {
 			return fmt.Errorf("intervals and tuples in one operation: %w", ErrInvalid)
 		}
 		for _, chunk := range chunkIntervals(op.Elements) {
-			keys, err := intervalKeys(chunk, op.Elements[0].First.Is4())
+			m, err := intervalMessage(t.Name, op.Name, op.Verb == AddElements, chunk, op.Elements[0].First.Is4())
 			if err != nil {
 				return err
 			}
-			rec.queueRaw(elementMessage(t.Name, op.Name, op.Verb == AddElements, keys))
+			rec.queueRaw(m)
 		}
 		for _, chunk := range chunkTuples(op.Tuples) {
 			keys, err := tupleKeys(chunk, op.Tuples[0].Addr.Is4())
