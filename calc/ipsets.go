@@ -173,7 +173,7 @@ func (x *ipSetIndex) ref(spec ipSetSpec) {
 		}
 	}
 	x.sets[id] = s
-	x.seq.OnIPSetUpdate(id, spec.setType(), slices.Sorted(maps.Keys(s.members)))
+	x.seq.OnIPSetUpdate(id, spec.setType(), func() []string { return slices.Sorted(maps.Keys(s.members)) })
 }
 
 // unref drops a reference; the last removes the set.

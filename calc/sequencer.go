@@ -27,7 +27,7 @@ import (
 type Sequencer struct {
 	config *proto.ConfigUpdate
 
-	ipsetFull    map[string]map[string]bool // id → all members
+	ipsetFull    map[string]func() []string // id → its members, read at flush
 	ipsetTypes   map[string]proto.IPSetType // id → type, for ipsetFull
 	ipsetAdded   map[string]map[string]bool // id → members added since the last flush
 	ipsetRemoved map[string]map[string]bool // id → members removed since the last flush
@@ -62,7 +62,7 @@ func NewSequencer() *Sequencer {
 
 func (s *Sequencer) reset() {
 	s.config = nil
-	s.ipsetFull = map[string]map[string]bool{}
+	s.ipsetFull = map[string]func() []string{}
 	s.ipsetTypes = map[string]proto.IPSetType{}
 	s.ipsetAdded = map[string]map[string]bool{}
 	s.ipsetRemoved = map[string]map[string]bool{}
@@ -78,13 +78,12 @@ func (s *Sequencer) reset() {
 // OnConfigUpdate records a new effective configuration.
 func (s *Sequencer) OnConfigUpdate(c *proto.ConfigUpdate) { s.config = c }
 
-// OnIPSetUpdate records that IP set id, of type t, now has exactly members.
-func (s *Sequencer) OnIPSetUpdate(id string, t proto.IPSetType, members []string) {
-	full := make(map[string]bool, len(members))
-	for _, m := range members {
-		full[m] = true
-	}
-	s.ipsetFull[id] = full
+// OnIPSetUpdate records that IP set id, of type t, must be sent whole;
+// members returns its members (sorted) when Flush sends it, so changes
+// until then need no record of their own, and the sequencer keeps no copy
+// of a large set.
+func (s *Sequencer) OnIPSetUpdate(id string, t proto.IPSetType, members func() []string) {
+	s.ipsetFull[id] = members
 	s.ipsetTypes[id] = t
 	delete(s.ipsetAdded, id)
 	delete(s.ipsetRemoved, id)
@@ -93,9 +92,8 @@ func (s *Sequencer) OnIPSetUpdate(id string, t proto.IPSetType, members []string
 
 // OnIPSetMemberAdded records that member joined IP set id.
 func (s *Sequencer) OnIPSetMemberAdded(id, member string) {
-	if full := s.ipsetFull[id]; full != nil {
-		full[member] = true
-		return
+	if s.ipsetFull[id] != nil {
+		return // the full update reads the members at flush
 	}
 	if s.ipsetRemoved[id][member] {
 		delete(s.ipsetRemoved[id], member)
@@ -106,9 +104,8 @@ func (s *Sequencer) OnIPSetMemberAdded(id, member string) {
 
 // OnIPSetMemberRemoved records that member left IP set id.
 func (s *Sequencer) OnIPSetMemberRemoved(id, member string) {
-	if full := s.ipsetFull[id]; full != nil {
-		delete(full, member)
-		return
+	if s.ipsetFull[id] != nil {
+		return // the full update reads the members at flush
 	}
 	if s.ipsetAdded[id][member] {
 		delete(s.ipsetAdded[id], member)
@@ -207,7 +204,7 @@ func (s *Sequencer) Flush() []*proto.ToDataplane {
 	}
 	for _, id := range slices.Sorted(maps.Keys(s.ipsetFull)) {
 		emit(&proto.ToDataplane{Payload: &proto.ToDataplane_IpsetUpdate{IpsetUpdate: &proto.IPSetUpdate{
-			Id: id, Type: s.ipsetTypes[id], Members: slices.Sorted(maps.Keys(s.ipsetFull[id]))}}})
+			Id: id, Type: s.ipsetTypes[id], Members: s.ipsetFull[id]()}}})
 		s.sentIPSets[id] = true
 	}
 	for _, id := range slices.Sorted(maps.Keys(union(s.ipsetAdded, s.ipsetRemoved))) {

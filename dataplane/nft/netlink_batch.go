@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"syscall"
 
 	"github.com/mdlayher/netlink"
@@ -148,26 +149,34 @@ func genmsg(family uint8, resID uint16) []byte {
 	return b
 }
 
-// sendAll sends msgs in one sendmsg, marshalled into a single buffer
-// (the library's SendMessages marshals each message separately and grows
-// the buffer by appending, several times the batch's size in garbage).
+// sendAll sends msgs in one sendmsg. Large message payloads (set
+// elements, up to ~60 KB each) are passed to the kernel in place, as
+// iovecs, and the small messages around them are marshalled together, so a
+// 17 MB cold-start batch is not copied into a second 17 MB buffer. When
+// that needs more iovecs than the kernel takes (IOV_MAX), everything is
+// marshalled into one buffer instead.
 func (n *Netlink) sendAll(msgs []netlink.Message) error {
-	size := 0
-	for _, m := range msgs {
-		size += nlmsgHdrLen + nlmsgAlign(len(m.Data))
-	}
-	buf := make([]byte, 0, size)
+	const inPlace = 4 << 10 // payloads at least this large are not copied
+	var iov [][]byte
+	var cur []byte
 	for _, m := range msgs {
 		l := nlmsgHdrLen + len(m.Data)
-		buf = binary.NativeEndian.AppendUint32(buf, uint32(l))
-		buf = binary.NativeEndian.AppendUint16(buf, uint16(m.Header.Type))
-		buf = binary.NativeEndian.AppendUint16(buf, uint16(m.Header.Flags))
-		buf = binary.NativeEndian.AppendUint32(buf, m.Header.Sequence)
-		buf = binary.NativeEndian.AppendUint32(buf, m.Header.PID)
-		buf = append(buf, m.Data...)
-		for pad := nlmsgAlign(l) - l; pad > 0; pad-- {
-			buf = append(buf, 0)
+		cur = appendHeader(cur, m, l)
+		if len(m.Data) >= inPlace && len(m.Data)%4 == 0 {
+			iov = append(iov, cur, m.Data)
+			cur = nil
+			continue
 		}
+		cur = append(cur, m.Data...)
+		for pad := nlmsgAlign(l) - l; pad > 0; pad-- {
+			cur = append(cur, 0)
+		}
+	}
+	if len(cur) > 0 {
+		iov = append(iov, cur)
+	}
+	if len(iov) > maxIovecs {
+		iov = [][]byte{slices.Concat(iov...)}
 	}
 	rc, err := n.sock.SyscallConn()
 	if err != nil {
@@ -175,11 +184,24 @@ func (n *Netlink) sendAll(msgs []netlink.Message) error {
 	}
 	var serr error
 	werr := rc.Write(func(fd uintptr) bool {
-		serr = unix.Sendto(int(fd), buf, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK})
+		_, serr = unix.SendmsgBuffers(int(fd), iov, nil, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}, 0)
 		return serr != unix.EAGAIN
 	})
 	if werr != nil {
 		return werr
 	}
 	return serr
+}
+
+// maxIovecs stays below the kernel's UIO_MAXIOV (1024).
+const maxIovecs = 1000
+
+// appendHeader appends the netlink header of m, whose length with header is
+// l.
+func appendHeader(b []byte, m netlink.Message, l int) []byte {
+	b = binary.NativeEndian.AppendUint32(b, uint32(l))
+	b = binary.NativeEndian.AppendUint16(b, uint16(m.Header.Type))
+	b = binary.NativeEndian.AppendUint16(b, uint16(m.Header.Flags))
+	b = binary.NativeEndian.AppendUint32(b, m.Header.Sequence)
+	return binary.NativeEndian.AppendUint32(b, m.Header.PID)
 }
