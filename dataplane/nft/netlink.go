@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -44,6 +45,19 @@ var (
 	_ Writer        = (*Netlink)(nil)
 	_ HookInspector = (*Netlink)(nil)
 )
+
+// bigTransaction is the number of set elements from which Run collects
+// garbage before encoding a transaction.
+const bigTransaction = 100_000
+
+// txElements counts the set elements a transaction adds or deletes.
+func txElements(tx *Transaction) int {
+	n := 0
+	for _, op := range tx.Ops {
+		n += len(op.Elements) + len(op.Tuples)
+	}
+	return n
+}
 
 // errClosed is returned by a Netlink's methods after Close.
 var errClosed = errors.New("nft: netlink writer is closed")
@@ -148,6 +162,13 @@ func (n *Netlink) Run(ctx context.Context, tx *Transaction) error {
 	}
 	if tx == nil || tx.Len() == 0 {
 		return nil
+	}
+	if txElements(tx) >= bigTransaction {
+		// A start-of-day transaction: collect the garbage that computing
+		// it left (rendering, planning) before encoding it, so that its
+		// buffers (tens of MB) reuse that memory instead of adding to the
+		// process's peak.
+		runtime.GC()
 	}
 	msgs, err := n.encode(tx)
 	if err != nil {
