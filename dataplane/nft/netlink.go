@@ -39,6 +39,12 @@ type Netlink struct {
 	// ruleset generation preGen (nil: not cached).
 	pre    *preflightState
 	preGen uint32
+	// The ruleset generation ID as last seen, and whether another
+	// process has committed since OthersCommitted last reported (see
+	// netlink_generation.go).
+	gen      uint32
+	genKnown bool
+	others   bool
 }
 
 var (
@@ -187,17 +193,32 @@ func (n *Netlink) Run(ctx context.Context, tx *Transaction) error {
 	if err := n.prepare(); err != nil {
 		return fmt.Errorf("nft: %w", err)
 	}
-	after, err := n.preflight(tx)
+	before, err := n.generation()
+	if err != nil {
+		return fmt.Errorf("nft: reading the ruleset generation: %w", err)
+	}
+	n.observe(before, 0)
+	after, err := n.preflight(tx, before)
 	if err != nil {
 		return err
 	}
 	n.pre = nil // unknown until the batch's outcome is
 	res, err := n.sendBatch(msgs)
 	if err != nil {
+		n.forgetGeneration()
 		return fmt.Errorf("nft: %w", err)
 	}
+	if g, err := n.generation(); err != nil {
+		n.forgetGeneration()
+	} else if !res.failed {
+		n.observe(g, 1)
+		if g == before+1 { // nobody else committed in between
+			n.pre, n.preGen = after, g
+		}
+	} else {
+		n.observe(g, 0)
+	}
 	if !res.failed {
-		n.cachePreflight(after)
 		return nil
 	}
 	kerr := errors.New("the kernel rejected the batch, but its error report was lost (receive buffer overrun)")

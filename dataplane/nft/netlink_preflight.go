@@ -58,9 +58,10 @@ func needsPreflight(tx *Transaction) bool {
 
 // preflight returns an *OpError for the first operation of tx that breaks
 // the rules above, or nil, and the chains and sets as they will be if the
-// kernel applies tx (nil if they are not known). The caller holds n.mu.
-func (n *Netlink) preflight(tx *Transaction) (*preflightState, error) {
-	st := n.cachedPreflight()
+// kernel applies tx (nil if they are not known). gen is the ruleset
+// generation now. The caller holds n.mu.
+func (n *Netlink) preflight(tx *Transaction, gen uint32) (*preflightState, error) {
+	st := n.cachedPreflight(gen)
 	if st == nil && needsPreflight(tx) {
 		var err error
 		if st, err = n.preflightRead(); err != nil {
@@ -79,30 +80,14 @@ func (n *Netlink) preflight(tx *Transaction) (*preflightState, error) {
 }
 
 // cachedPreflight returns a copy of the cached chains and sets if no other
-// process has committed a change since they were cached, else nil.
-func (n *Netlink) cachedPreflight() *preflightState {
-	if n.pre == nil {
-		return nil
-	}
-	gen, err := n.generation()
-	if err != nil || gen != n.preGen {
+// process has committed a change since they were cached (the ruleset is
+// still at generation gen), else nil.
+func (n *Netlink) cachedPreflight(gen uint32) *preflightState {
+	if n.pre == nil || gen != n.preGen {
 		n.pre = nil
 		return nil
 	}
-	c := &preflightState{table: n.pre.table, chains: maps.Clone(n.pre.chains), sets: maps.Clone(n.pre.sets)}
-	return c
-}
-
-// cachePreflight records st as the state after the writer's own
-// successful commit (nil: unknown).
-func (n *Netlink) cachePreflight(st *preflightState) {
-	n.pre = nil
-	if st == nil {
-		return
-	}
-	if gen, err := n.generation(); err == nil {
-		n.pre, n.preGen = st, gen
-	}
+	return &preflightState{table: n.pre.table, chains: maps.Clone(n.pre.chains), sets: maps.Clone(n.pre.sets)}
 }
 
 func (n *Netlink) preflightRead() (*preflightState, error) {

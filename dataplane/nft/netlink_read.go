@@ -22,8 +22,8 @@ import (
 // comes from the comment), its named sets and their elements, which come
 // back as the intervals they were added as, sorted, or for
 // address-protocol-port sets as the tuples, sorted (see readTuples). List
-// is not a snapshot: a concurrent writer to the table could make it see a
-// mix of before and after (untrackd is the table's only writer).
+// returns a snapshot: it reads again when another process committed while
+// it read (see listSnapshot).
 func (n *Netlink) List(ctx context.Context) (*TableState, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -40,7 +40,7 @@ func (n *Netlink) List(ctx context.Context) (*TableState, error) {
 	if err := n.prepare(); err != nil {
 		return nil, fmt.Errorf("nft: %w", err)
 	}
-	st, err := n.list()
+	st, err := n.listSnapshot()
 	if err != nil {
 		return nil, fmt.Errorf("nft: listing table inet %s: %w", TableName, err)
 	}
