@@ -32,6 +32,12 @@ type Options struct {
 	// their addresses (see package ifacemon); they decide which interface
 	// a host endpoint with only expectedIPs governs.
 	Interfaces <-chan map[string][]netip.Addr
+	// KernelChanged, if set, delivers notices that something other than
+	// the driver changed the table (see nft.Monitor); each makes Run read
+	// the kernel back and repair it at once, as the refresh does (also
+	// while backing off: the change may have ended the failures). The
+	// sender must rate-limit them.
+	KernelChanged <-chan struct{}
 }
 
 // ApplyResult describes one apply attempt.
@@ -40,6 +46,10 @@ type ApplyResult struct {
 	Duration time.Duration
 	Ops      int  // operations in the transaction (0: nothing to do)
 	Resynced bool // the kernel state was read back first
+	// Drift is set when the read-back found the table differing from what
+	// the driver had last written or read (someone else changed it);
+	// never on the first read-back, which has nothing to compare with.
+	Drift bool
 	// Status is the state now in the kernel; set when Err is nil.
 	Status *Status
 }
@@ -54,6 +64,9 @@ type Driver struct {
 	// when it must be read back before the next apply.
 	believed *nft.TableState
 	known    bool // believed is valid (nil believed + known = no table)
+	// hadBelief is set once believed has been valid: after a failure it
+	// is still what the kernel held before, to compare a read-back with.
+	hadBelief bool
 	// cache keeps the rendered policy and profile chains between applies.
 	cache *render.Cache
 }
@@ -97,7 +110,8 @@ func (d *Driver) Apply(ctx context.Context) (ApplyResult, error) {
 		if err != nil {
 			return res, fmt.Errorf("read table back: %w", err)
 		}
-		d.believed, d.known, res.Resynced = st, true, true
+		res.Drift = d.hadBelief && drifted(d.believed, st)
+		d.believed, d.known, d.hadBelief, res.Resynced = st, true, true, true
 		check = nil // compare every set with what the kernel holds
 	}
 	want := render.RenderCached(d.opts.Render, d.desired.renderInput(), d.cache)
@@ -173,6 +187,9 @@ func (d *Driver) Run(ctx context.Context, in <-chan []*proto.ToDataplane) error 
 		case <-retry.C:
 			apply()
 		case <-refresh:
+			d.Resync()
+			apply()
+		case <-d.opts.KernelChanged:
 			d.Resync()
 			apply()
 		}

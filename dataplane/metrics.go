@@ -24,6 +24,7 @@ type Metrics struct {
 	failures      prometheus.Counter
 	operations    prometheus.Counter
 	repairs       prometheus.Counter
+	readbacks     prometheus.Counter
 	lastSuccess   prometheus.Gauge
 	chains        prometheus.Gauge
 	rules         prometheus.Gauge
@@ -53,7 +54,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		failures:    counter("apply_failures_total", "Dataplane applies that failed; the kernel was left unchanged and the apply is retried with backoff."),
 		operations:  counter("operations_total", "Kernel operations (adds and deletes of chains, rules, sets and set elements) written by successful applies."),
-		repairs:     counter("repairs_total", "Applies after a read-back of the kernel (periodic refresh or after a failure) that found the table differing from the desired state and corrected it."),
+		repairs:     counter("repairs_total", "Applies whose read-back of the kernel (periodic refresh, another process's commit, after a failure) found the table changed by someone else, and that restored it."),
+		readbacks:   counter("readbacks_total", "Reads of the whole table back from the kernel before an apply: at start, periodic refresh, after another process committed an nftables change, after a failure."),
 		lastSuccess: gauge("last_apply_success_timestamp_seconds", "Unix time of the last successful dataplane apply."),
 		chains:      gauge("chains", "Chains in untrackd's nftables table after the last successful apply."),
 		rules:       gauge("rules", "Rules in untrackd's nftables table after the last successful apply."),
@@ -63,7 +65,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		endpoints:   gauge("endpoints", "Local host endpoints after the last successful apply."),
 	}
 	if reg != nil {
-		reg.MustRegister(m.applyDuration, m.failures, m.operations, m.repairs, m.lastSuccess,
+		reg.MustRegister(m.applyDuration, m.failures, m.operations, m.repairs, m.readbacks, m.lastSuccess,
 			m.chains, m.rules, m.sets, m.setElements, m.policies, m.endpoints)
 	}
 	return m
@@ -75,6 +77,9 @@ func (m *Metrics) ObserveApply(r ApplyResult) {
 	if m == nil {
 		return
 	}
+	if r.Resynced {
+		m.readbacks.Inc()
+	}
 	if r.Err != nil {
 		m.failures.Inc()
 		m.applyDuration.Observe(r.Duration.Seconds())
@@ -83,7 +88,7 @@ func (m *Metrics) ObserveApply(r ApplyResult) {
 	if r.Ops > 0 {
 		m.applyDuration.Observe(r.Duration.Seconds())
 		m.operations.Add(float64(r.Ops))
-		if r.Resynced && m.applied.Load() {
+		if r.Drift {
 			m.repairs.Inc()
 		}
 	}

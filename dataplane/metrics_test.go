@@ -24,15 +24,18 @@ func TestApplyMetrics(t *testing.T) {
 		{Ops: 30, Resynced: true, Duration: 3 * time.Millisecond, Status: st}, // first apply: takes over, not a repair
 		{Ops: 0, Status: st}, // nothing to do
 		{Err: errors.New("EBUSY"), Duration: time.Millisecond},
-		{Ops: 2, Resynced: true, Duration: time.Millisecond, Status: st}, // read back and corrected
+		{Ops: 2, Resynced: true, Drift: true, Duration: time.Millisecond, Status: st}, // read back, found changed, restored
+		{Ops: 3, Resynced: true, Duration: time.Millisecond, Status: st},              // read back after the failure: only the pending change
+		{Resynced: true, Status: st},                                                  // read back, nothing to do
 	}
 	for _, s := range steps {
 		m.ObserveApply(s)
 	}
 	want := map[string]float64{
 		"untrackd_dataplane_apply_failures_total": 1,
-		"untrackd_dataplane_operations_total":     32,
+		"untrackd_dataplane_operations_total":     35,
 		"untrackd_dataplane_repairs_total":        1,
+		"untrackd_dataplane_readbacks_total":      4,
 		"untrackd_dataplane_chains":               7,
 		"untrackd_dataplane_rules":                20,
 		"untrackd_dataplane_set_elements":         5,
@@ -43,8 +46,8 @@ func TestApplyMetrics(t *testing.T) {
 			t.Errorf("%s = %v, want %v", name, got, v)
 		}
 	}
-	if h := family(t, reg, "untrackd_dataplane_apply_duration_seconds"); h == nil || h.GetMetric()[0].GetHistogram().GetSampleCount() != 3 {
-		t.Errorf("apply duration histogram: %v, want 3 samples (two writes, one failure)", h)
+	if h := family(t, reg, "untrackd_dataplane_apply_duration_seconds"); h == nil || h.GetMetric()[0].GetHistogram().GetSampleCount() != 4 {
+		t.Errorf("apply duration histogram: %v, want 4 samples (three writes, one failure)", h)
 	}
 	if got := gathered(t, reg, "untrackd_dataplane_last_apply_success_timestamp_seconds"); got < float64(time.Now().Add(-time.Minute).Unix()) {
 		t.Errorf("last success timestamp %v", got)
