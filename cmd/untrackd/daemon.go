@@ -21,7 +21,8 @@ import (
 // runDaemon wires the data flow and runs it until ctx is done:
 //
 //	etcd ─► datastore.Syncer ─► (adapter) ─► calc.Graph ─► (relay) ─► dataplane.Driver ─► nft.Netlink ─► kernel
-//	                                      netlink interfaces ─► ifacemon ─────────┘
+//	                                      netlink interfaces ─► ifacemon ─────────┤
+//	     nftables generation ID (others' commits) ─► kernelWatch ────────────────┘
 //
 // Each arrow is a channel owned by the goroutine that writes it. The adapter
 // and the relay report the pipeline's progress to ops (ops.go), which serves
@@ -83,13 +84,16 @@ func runDaemon(ctx context.Context, args []string) error {
 	syncer := datastore.NewSyncer(cli, datastore.SyncerOptions{Logger: log.Named("datastore"), Metrics: o.metrics.datastore})
 	graph := calc.NewGraph(cfg.NodeName, log.Named("calc"))
 	ifaces := make(chan ifacemon.Snapshot)
+	kernelChanged := make(chan struct{}, 1)
+	kw := newKernelWatch(writer, kernelChanged, log.Named("dataplane"))
 	driverOpts := dataplane.Options{
-		Interfaces: ifaces,
-		Writer:     writer,
-		Log:        log.Named("dataplane"),
-		Render:     rcfg,
-		RetryMax:   cfg.ApplyRetryMax,
-		OnApply:    o.onApply,
+		Interfaces:    ifaces,
+		Writer:        writer,
+		Log:           log.Named("dataplane"),
+		Render:        rcfg,
+		RetryMax:      cfg.ApplyRetryMax,
+		OnApply:       func(r dataplane.ApplyResult) { kw.onApply(r); o.onApply(r) },
+		KernelChanged: kernelChanged,
 	}
 
 	batches := make(chan datastore.Batch)
@@ -112,6 +116,7 @@ func runDaemon(ctx context.Context, args []string) error {
 		return dataplane.NewDriver(driverOpts).Run(gctx, toDriver)
 	})
 	g.Go(func() error { return ifacemon.Watch(gctx, ifaces, log.Named("interfaces")) })
+	g.Go(func() error { return kw.run(gctx) })
 	g.Go(func() error { return o.run(gctx) })
 	err = g.Wait()
 	if ctx.Err() != nil && (err == nil || errors.Is(err, context.Canceled)) {

@@ -148,7 +148,7 @@ func (o *ops) onApply(r dataplane.ApplyResult) {
 		// The driver logs failures with their retry delay.
 	case first:
 		log.Info("dataplane programmed", zap.Int("operations", r.Ops), zap.Duration("took", r.Duration), zap.Bool("took_over_existing_table", r.Resynced))
-	case r.Ops > 0 && r.Resynced:
+	case r.Ops > 0 && r.Drift:
 		log.Warn("dataplane differed from the desired state and was repaired", zap.Int("operations", r.Ops))
 	case r.Ops > 0:
 		log.Debug("dataplane updated", zap.Int("operations", r.Ops), zap.Duration("took", r.Duration))
