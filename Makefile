@@ -94,3 +94,19 @@ bench-smoke: deps build
 	$(GO) build -o $(BIN)/bench-scale ./cmd/bench-scale
 	$(BIN)/bench-conntrack --smoke --untrackd $(BIN)/untrackd --json $(BIN)/bench-conntrack-smoke.json
 	$(BIN)/bench-scale --smoke --untrackd $(BIN)/untrackd --json $(BIN)/bench-scale-smoke.json
+
+# Fault injection (root; see docs/reliability.md): etcd stopped, partitioned
+# and compacted, untrackd killed and restarted, its table tampered with, the
+# kernel refusing its writes, bad input, TLS and exposure, each in throwaway
+# namespaces with real traffic; then the table of what the traffic and the
+# kernel saw. "make test" runs the same tests (they are part of go test
+# ./...); this target runs only them and prints the table.
+FAULTS_REPORT ?= $(BIN)/faults.jsonl
+.PHONY: test-faults
+test-faults: deps
+	@mkdir -p $(BIN) && rm -f $(FAULTS_REPORT)
+	@status=0; \
+	UNTRACKD_FAULTS_REPORT=$(abspath $(FAULTS_REPORT)) $(GO) test -count=1 -timeout 15m -run '^TestFault' ./cmd/untrackd || status=$$?; \
+	$(GO) test -count=1 -run '^(TestOthersCommitted|TestListIsASnapshot)$$' ./dataplane/nft || status=$$?; \
+	$(GO) run ./cmd/internal/faults/faulttable $(FAULTS_REPORT) || status=$$?; \
+	exit $$status
