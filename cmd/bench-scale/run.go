@@ -170,6 +170,10 @@ type daemonResult struct {
 	MonitorLost   int     `json:"monitor_overruns"`
 	Table         struct {
 		Chains, Rules, Sets, Elements int
+		// ReadBackMs and ReadBackCPUMs: one List of the whole table (what
+		// the daemon's refresh and generation watch do), wall and CPU time.
+		ReadBackMs    float64 `json:"read_back_ms"`
+		ReadBackCPUMs float64 `json:"read_back_cpu_ms"`
 	} `json:"table"`
 	Policy   *series `json:"policy_changes"`
 	Label    *series `json:"label_changes"`
@@ -365,7 +369,10 @@ func (sb *scaleBed) countTable(dr *daemonResult) error {
 			return err
 		}
 		defer w.Close()
+		cpu0, t0 := processCPU(), time.Now()
 		st, err := w.List(context.Background())
+		dr.Table.ReadBackMs = float64(time.Since(t0).Microseconds()) / 1000
+		dr.Table.ReadBackCPUMs = float64((processCPU() - cpu0).Microseconds()) / 1000
 		if err != nil || st == nil {
 			return fmt.Errorf("reading the table back: %v (present: %v)", err, st != nil)
 		}
@@ -559,4 +566,13 @@ func (s *series) finish() {
 		}
 		s.Bytes = &bytesStats{P50: q(b, 0.5), P99: q(b, 0.99), Max: b[len(b)-1], Min: b[0], OpsP50: q(o, 0.5), OpsMax: o[len(o)-1]}
 	}
+}
+
+// processCPU returns the CPU time (user and system) this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
