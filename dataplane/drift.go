@@ -4,17 +4,60 @@ import (
 	"slices"
 
 	"github.com/untrackd/untrackd/dataplane/nft"
+	"github.com/untrackd/untrackd/dataplane/render"
 )
+
+// expectation is what the driver last wrote to one set.
+type expectation uint8
+
+const (
+	notOurs      expectation = iota // no IP set of the desired state has this name
+	written                         // the elements are known
+	neverWritten                    // a new set: its first write may have been cut short
+)
+
+// lastWritten returns, for a set name, the elements the driver last wrote
+// there, given the elements of every set now (elements(…, true)): those
+// now for sets that have not changed since, the kept ones for sets that
+// have.
+func (d *desired) lastWritten(now map[string]elements) func(name string) (elements, expectation) {
+	kept := d.writtenElements()
+	pending := map[string]bool{}
+	for id, s := range d.ipsets {
+		if s.dirty && s.written == nil {
+			pending[render.SetName(id, s.typ, nft.IPv4)], pending[render.SetName(id, s.typ, nft.IPv6)] = true, true
+		}
+	}
+	for id, s := range d.gone { // removed since the last write: still in the kernel
+		if w := s.snapshot(); w != nil {
+			kept[render.SetName(id, s.typ, nft.IPv4)], kept[render.SetName(id, s.typ, nft.IPv6)] = w[0], w[1]
+		}
+	}
+	return func(name string) (elements, expectation) {
+		if e, ok := kept[name]; ok {
+			return e, written
+		}
+		if pending[name] {
+			return elements{}, neverWritten
+		}
+		if e, ok := now[name]; ok {
+			return e, written
+		}
+		return elements{}, notOurs
+	}
+}
 
 // drifted reports whether the table read back from the kernel differs from
 // what the driver believed it held: chains (base chain settings and rule
-// hashes) and sets (type and elements). Rule handles are not compared (the
-// driver does not learn them when it writes). A nil state is no table.
-func drifted(believed, read *nft.TableState) bool {
+// hashes) and sets (type and, per expect, elements). Rule handles are not
+// compared (the driver does not learn them when it writes). A set the
+// driver was creating for the first time may be there or not. A nil state
+// is no table.
+func drifted(believed, read *nft.TableState, expect func(string) (elements, expectation)) bool {
 	if believed == nil || read == nil {
 		return (believed == nil) != (read == nil)
 	}
-	if len(believed.Chains) != len(read.Chains) || len(believed.Sets) != len(read.Sets) {
+	if len(believed.Chains) != len(read.Chains) {
 		return true
 	}
 	for name, b := range believed.Chains {
@@ -30,7 +73,19 @@ func drifted(believed, read *nft.TableState) bool {
 	}
 	for name, b := range believed.Sets {
 		r := read.Sets[name]
-		if r == nil || r.Type != b.Type || !slices.Equal(b.Elements, r.Elements) || !slices.Equal(b.Tuples, r.Tuples) {
+		if r == nil || r.Type != b.Type {
+			return true
+		}
+		e, exp := expect(name)
+		if exp == written && (!slices.Equal(e.intervals, r.Elements) || !slices.Equal(e.tuples, r.Tuples)) {
+			return true
+		}
+	}
+	for name := range read.Sets {
+		if _, ok := believed.Sets[name]; ok {
+			continue
+		}
+		if _, exp := expect(name); exp != neverWritten {
 			return true
 		}
 	}

@@ -3,6 +3,7 @@ package dataplane
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/netip"
 	"time"
@@ -95,9 +96,11 @@ func (d *Driver) OnInterfaces(ifaces map[string][]netip.Addr) { d.desired.interf
 func (d *Driver) InSync() bool { return d.desired.inSync }
 
 // Apply makes the kernel match the desired state with one atomic
-// transaction. Before InSync it does nothing. On error the kernel is
-// unchanged (the transaction is atomic), and the next Apply reads the kernel
-// back before planning, in case the error came from a wrong belief.
+// transaction (preceded, when new sets bring many elements, by transactions
+// that fill those sets before anything refers to them; see prefill). Before
+// InSync it does nothing. On error the rules are unchanged (each
+// transaction is atomic), and the next Apply reads the kernel back before
+// planning, in case the error came from a wrong belief.
 func (d *Driver) Apply(ctx context.Context) (ApplyResult, error) {
 	var res ApplyResult
 	if !d.desired.inSync {
@@ -105,19 +108,42 @@ func (d *Driver) Apply(ctx context.Context) (ApplyResult, error) {
 	}
 	start := time.Now()
 	check := d.desired.changedSets // the sets whose elements may differ
-	if !d.known {
+	full := !d.known
+	if full {
 		st, err := d.opts.Writer.List(ctx)
 		if err != nil {
 			return res, fmt.Errorf("read table back: %w", err)
 		}
-		res.Drift = d.hadBelief && drifted(d.believed, st)
-		d.believed, d.known, d.hadBelief, res.Resynced = st, true, true, true
+		prev := d.believed
+		d.believed, d.known, res.Resynced = st, true, true
 		check = nil // compare every set with what the kernel holds
+		elems := d.desired.elements(st, true)
+		res.Drift = d.hadBelief && drifted(prev, st, d.desired.lastWritten(elems))
+		d.hadBelief = true
+		return d.write(ctx, start, res, elems, check)
 	}
+	return d.write(ctx, start, res, d.desired.elements(d.believed, false), check)
+}
+
+// write plans from the believed table, with the elements last written of
+// the changed sets, and runs the transactions.
+func (d *Driver) write(ctx context.Context, start time.Time, res ApplyResult, elems map[string]elements, check map[string]bool) (ApplyResult, error) {
 	want := render.RenderCached(d.opts.Render, d.desired.renderInput(), d.cache)
-	elems := d.desired.elements()
-	tx := plan(d.believed, want, elems, check)
-	res.Ops = tx.Len()
+	have := d.believed
+	if check != nil {
+		have = withElements(have, d.desired.writtenElements())
+	}
+	pre, have := prefill(have, want, elems)
+	for i, ptx := range pre {
+		if err := d.opts.Writer.Run(ctx, ptx); err != nil {
+			d.known = false
+			res.Duration = time.Since(start)
+			return res, fmt.Errorf("fill new sets (transaction %d of %d, %d operations): %w", i+1, len(pre), ptx.Len(), err)
+		}
+		res.Ops += ptx.Len()
+	}
+	tx := plan(have, want, elems, check)
+	res.Ops += tx.Len()
 	if tx.Len() > 0 {
 		if err := d.opts.Writer.Run(ctx, tx); err != nil {
 			d.known = false
@@ -125,11 +151,26 @@ func (d *Driver) Apply(ctx context.Context) (ApplyResult, error) {
 			return res, fmt.Errorf("apply %d operations: %w", tx.Len(), err)
 		}
 	}
-	d.believed = stateAfter(want, elems)
-	clear(d.desired.changedSets)
+	d.believed = stateAfter(want)
+	d.desired.markWritten()
 	res.Duration = time.Since(start)
 	res.Status = d.desired.status(d.believed)
 	return res, nil
+}
+
+// withElements returns st with the elements of the sets in elems replaced
+// (st itself is not changed).
+func withElements(st *nft.TableState, elems map[string]elements) *nft.TableState {
+	if st == nil || len(elems) == 0 {
+		return st
+	}
+	c := &nft.TableState{Chains: st.Chains, Sets: maps.Clone(st.Sets)}
+	for name, e := range elems {
+		if s := c.Sets[name]; s != nil {
+			c.Sets[name] = &nft.SetState{Set: s.Set, Elements: e.intervals, Tuples: e.tuples}
+		}
+	}
+	return c
 }
 
 // Resync makes the next Apply read the kernel back first and correct any

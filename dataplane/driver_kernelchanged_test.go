@@ -3,6 +3,7 @@ package dataplane
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -99,5 +100,40 @@ func TestDriftNotAfterFailure(t *testing.T) {
 	r, err = d.Apply(ctx)
 	if err != nil || !r.Resynced || r.Drift || r.Ops == 0 {
 		t.Fatalf("retry after the failure: %+v, %v (want a read-back, the change written, no drift)", r, err)
+	}
+}
+
+// TestDriftInSetElements checks that a read-back notices a set whose
+// elements someone else changed (the driver keeps no copy of them; it
+// compares with the elements its members give), and one that a change
+// pending since the last write would explain does not count.
+func TestDriftInSetElements(t *testing.T) {
+	f := nft.NewFake()
+	d := NewDriver(Options{Writer: f, Render: render.DefaultConfig()})
+	ctx := context.Background()
+	d.record(seed)
+	if _, err := d.Apply(ctx); err != nil {
+		t.Fatal(err)
+	}
+	dump := f.Dump()
+	tamper := &nft.Transaction{}
+	tamper.DeleteElements("s4-clients", []nft.Interval{nft.PrefixInterval(netip.MustParsePrefix("10.128.0.200/32"))})
+	if err := f.Run(ctx, tamper); err != nil {
+		t.Fatal(err)
+	}
+	d.Resync()
+	r, err := d.Apply(ctx)
+	if err != nil || !r.Drift || r.Ops == 0 || f.Dump() != dump {
+		t.Fatalf("after an element was deleted behind its back: %+v, %v", r, err)
+	}
+	// A member added (not yet written) and a read-back: no drift.
+	d.record([]*proto.ToDataplane{ipsetDelta("clients", []string{"10.128.0.202/32"}, nil)})
+	d.Resync()
+	r, err = d.Apply(ctx)
+	if err != nil || r.Drift || r.Ops == 0 {
+		t.Fatalf("read-back with a change pending: %+v, %v", r, err)
+	}
+	if got := r.Status.SetElements; got != 6 {
+		t.Errorf("Status.SetElements = %d, want 6", got)
 	}
 }

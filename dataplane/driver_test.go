@@ -43,6 +43,10 @@ func ipsetDelta(id string, added, removed []string) *proto.ToDataplane {
 	return &proto.ToDataplane{Payload: &proto.ToDataplane_IpsetDeltaUpdate{IpsetDeltaUpdate: &proto.IPSetDeltaUpdate{Id: id, Added: added, Removed: removed}}}
 }
 
+func ipsetRemove(id string) *proto.ToDataplane {
+	return &proto.ToDataplane{Payload: &proto.ToDataplane_IpsetRemove{IpsetRemove: &proto.IPSetRemove{Id: id}}}
+}
+
 func policy(name string, p *proto.Policy) *proto.ToDataplane {
 	return &proto.ToDataplane{Payload: &proto.ToDataplane_ActivePolicyUpdate{ActivePolicyUpdate: &proto.ActivePolicyUpdate{Name: name, Policy: p}}}
 }
@@ -218,6 +222,12 @@ func TestMinimalUpdates(t *testing.T) {
 			[]string{"delete element s4-clients 10.128.0.201,10.128.0.202,10.128.0.203", "add element s4-clients 10.128.0.128/25"}},
 		{"remove it again", []*proto.ToDataplane{ipsetDelta("clients", nil, []string{"10.128.0.128/25"})},
 			[]string{"delete element s4-clients 10.128.0.128/25", "add element s4-clients 10.128.0.201,10.128.0.202,10.128.0.203"}},
+		{"full update of the set, one member different", []*proto.ToDataplane{ipsetMsg("clients", "10.128.0.201/32", "10.128.0.202/32", "10.128.0.204/32", "192.168.0.0/24", "192.168.1.0/24", "fd00::/64")},
+			[]string{"delete element s4-clients 10.128.0.203", "add element s4-clients 10.128.0.204"}},
+		{"set removed and sent again in one batch", []*proto.ToDataplane{ipsetRemove("clients"), ipsetMsg("clients", "10.128.0.201/32", "10.128.0.202/32", "192.168.0.0/24", "192.168.1.0/24", "fd00::/64")},
+			[]string{"delete element s4-clients 10.128.0.204"}},
+		{"two deltas in one batch", []*proto.ToDataplane{ipsetDelta("clients", []string{"10.128.0.205/32"}, nil), ipsetDelta("clients", nil, []string{"10.128.0.205/32", "10.128.0.202/32"})},
+			[]string{"delete element s4-clients 10.128.0.202"}},
 		{"identical update", []*proto.ToDataplane{policy("memcached-server", seedPolicy)}, nil},
 		{"change one policy's egress", []*proto.ToDataplane{policy("memcached-server", changed)},
 			[]string{"flush chain pol-untracked-out-memcached-server", "add rule pol-untracked-out-memcached-server"}},

@@ -168,10 +168,11 @@ func diffSorted[T any](have, want []T, cmp func(a, b T) int) (del, add []T) {
 	return del, add
 }
 
-// stateAfter returns what the table holds after a successful Run of
-// plan(have, want, elems). Rule handles are not known (they are only needed
-// for reading back), so RuleStates carry hashes only.
-func stateAfter(want *render.Ruleset, elems map[string]elements) *nft.TableState {
+// stateAfter returns what the table holds after a successful Run of a
+// plan to want, as far as the driver needs to remember it: rule handles are
+// not known (they are only needed for reading back), so RuleStates carry
+// hashes only, and set elements are not kept (see ipset).
+func stateAfter(want *render.Ruleset) *nft.TableState {
 	st := &nft.TableState{Chains: map[string]*nft.ChainState{}, Sets: map[string]*nft.SetState{}}
 	for name, c := range want.Chains {
 		cs := &nft.ChainState{Name: name, Base: c.Base}
@@ -181,7 +182,7 @@ func stateAfter(want *render.Ruleset, elems map[string]elements) *nft.TableState
 		st.Chains[name] = cs
 	}
 	for name, s := range want.Sets {
-		st.Sets[name] = &nft.SetState{Set: s, Elements: elems[name].intervals, Tuples: elems[name].tuples}
+		st.Sets[name] = &nft.SetState{Set: s}
 	}
 	return st
 }

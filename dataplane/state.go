@@ -21,23 +21,35 @@ type desired struct {
 	ipsets     map[string]*ipset
 	interfaces map[string][]netip.Addr
 	inSync     bool
+	// gone are the sets removed since the last write, in case one comes
+	// back before the next (its kernel elements are still the old ones).
+	gone map[string]*ipset
 	// changedSets are the kernel sets whose elements changed since the
 	// driver last wrote them successfully (see elements).
 	changedSets map[string]bool
 }
 
-// ipset is one IP set's members and, computed on demand, its kernel
-// elements per family. Members are kept as received: the list of a full
-// update, turned into a map only when the first delta arrives (most sets
-// never get one, and a list takes a third of a map's memory: this matters
-// with 300,000 members).
+// ipset is one IP set's members. Members are kept as received: the list
+// of a full update, turned into a map only when the first delta arrives
+// (most sets never get one, and a list takes a third of a map's memory:
+// this matters with 300,000 members).
+//
+// Its kernel elements are not kept: they are computed from the members
+// when the set changes (and for every set at a read-back), and dropped once
+// written, since a second copy of 300,000 intervals costs 18 MB. What the
+// kernel holds is kept only while the set is dirty, for the diff: written
+// is computed just before the first change after a write.
 type ipset struct {
 	typ     proto.IPSetType
 	list    []string            // members of the last full update, while members is nil
 	members map[string]struct{} // members, once a delta has arrived
-	// v4 and v6 are the elements of members; valid unless dirty.
-	v4, v6 elements
-	dirty  bool
+	// dirty is set while the members differ from what was last written.
+	dirty bool
+	// written are the elements last written (v4, v6), while dirty; nil
+	// for a set never written.
+	written *[2]elements
+	// n4, n6 count the elements as last computed (for Status).
+	n4, n6 int
 }
 
 // elements are the contents of one kernel set: intervals for an address
@@ -49,7 +61,7 @@ type elements struct {
 
 func newDesired() *desired {
 	return &desired{endpoints: map[string]*proto.HostEndpointUpdate{}, policies: map[string]*proto.Policy{},
-		profiles: map[string]*proto.Profile{}, ipsets: map[string]*ipset{}, changedSets: map[string]bool{}}
+		profiles: map[string]*proto.Profile{}, ipsets: map[string]*ipset{}, gone: map[string]*ipset{}, changedSets: map[string]bool{}}
 }
 
 // record applies one message. It never fails: a member that does not parse
@@ -61,12 +73,24 @@ func (d *desired) record(m *proto.ToDataplane) {
 	case *proto.ToDataplane_ConfigUpdate:
 		d.config = p.ConfigUpdate
 	case *proto.ToDataplane_IpsetUpdate:
-		d.ipsets[p.IpsetUpdate.Id] = &ipset{typ: p.IpsetUpdate.Type, list: p.IpsetUpdate.Members, dirty: true}
+		u := p.IpsetUpdate
+		next := &ipset{typ: u.Type, list: u.Members, dirty: true}
+		old := d.ipsets[u.Id]
+		if old == nil {
+			old = d.gone[u.Id]
+		}
+		if old != nil && old.typ == u.Type {
+			next.written = old.snapshot()
+		}
+		delete(d.gone, u.Id)
+		d.ipsets[u.Id] = next
 	case *proto.ToDataplane_IpsetDeltaUpdate:
 		s := d.ipsets[p.IpsetDeltaUpdate.Id]
 		if s == nil {
 			return
 		}
+		s.written = s.snapshot()
+		s.dirty = true
 		if s.members == nil {
 			s.members = make(map[string]struct{}, len(s.list))
 			for _, mem := range s.list {
@@ -80,8 +104,10 @@ func (d *desired) record(m *proto.ToDataplane) {
 		for _, mem := range p.IpsetDeltaUpdate.Added {
 			s.members[mem] = struct{}{}
 		}
-		s.dirty = true
 	case *proto.ToDataplane_IpsetRemove:
+		if s := d.ipsets[p.IpsetRemove.Id]; s != nil {
+			d.gone[p.IpsetRemove.Id] = s
+		}
 		delete(d.ipsets, p.IpsetRemove.Id)
 	case *proto.ToDataplane_ActivePolicyUpdate:
 		d.policies[p.ActivePolicyUpdate.Name] = p.ActivePolicyUpdate.Policy
@@ -108,21 +134,58 @@ func (d *desired) renderInput() render.Input {
 		IPSets: ids, Interfaces: d.interfaces}
 }
 
-// elements returns the kernel elements of every set, by set name,
-// recomputing only the IP sets whose members changed, and records those in
-// changedSets.
-func (d *desired) elements() map[string]elements {
-	out := make(map[string]elements, 2*len(d.ipsets))
+// snapshot returns the elements the kernel holds for s as far as the
+// driver knows: those last written (kept while dirty), or, for a clean
+// set, its elements now.
+func (s *ipset) snapshot() *[2]elements {
+	if s.dirty {
+		return s.written
+	}
+	v4, v6 := s.compute()
+	return &[2]elements{v4, v6}
+}
+
+// elements returns the kernel elements, by set name, of the sets that
+// changed since they were last written (all sets if all is set, and any
+// set that have, the table as the driver believes it, lacks), and records
+// the changed ones in changedSets.
+func (d *desired) elements(have *nft.TableState, all bool) map[string]elements {
+	out := make(map[string]elements)
 	for id, s := range d.ipsets {
 		n4, n6 := render.SetName(id, s.typ, nft.IPv4), render.SetName(id, s.typ, nft.IPv6)
 		if s.dirty {
-			s.v4, s.v6 = s.compute()
-			s.dirty = false
 			d.changedSets[n4], d.changedSets[n6] = true, true
 		}
-		out[n4], out[n6] = s.v4, s.v6
+		if !s.dirty && !all && have != nil && have.Sets[n4] != nil && have.Sets[n6] != nil {
+			continue
+		}
+		v4, v6 := s.compute()
+		s.n4, s.n6 = len(v4.intervals)+len(v4.tuples), len(v6.intervals)+len(v6.tuples)
+		out[n4], out[n6] = v4, v6
 	}
 	return out
+}
+
+// written returns, by set name, the elements last written of the sets
+// that changed since (those of a set never written are absent).
+func (d *desired) writtenElements() map[string]elements {
+	out := map[string]elements{}
+	for id, s := range d.ipsets {
+		if s.dirty && s.written != nil {
+			out[render.SetName(id, s.typ, nft.IPv4)] = s.written[0]
+			out[render.SetName(id, s.typ, nft.IPv6)] = s.written[1]
+		}
+	}
+	return out
+}
+
+// markWritten records that the kernel now holds every set's elements.
+func (d *desired) markWritten() {
+	for _, s := range d.ipsets {
+		s.dirty, s.written = false, nil
+	}
+	clear(d.gone)
+	clear(d.changedSets)
 }
 
 // each calls fn for every member.

@@ -59,8 +59,8 @@ func (d *desired) status(st *nft.TableState) *Status {
 		for _, c := range st.Chains {
 			s.Rules += len(c.Rules)
 		}
-		for _, set := range st.Sets {
-			s.SetElements += len(set.Elements)
+		for _, set := range d.ipsets {
+			s.SetElements += set.n4 + set.n6
 		}
 	}
 	return s

@@ -102,8 +102,11 @@ func shadowMain(args []string) error {
 		return err
 	}
 	defer func() { _ = nl.Close() }()
-	var last nft.RunStats
-	writer := nft.NewStatsWriter(nl, func(s nft.RunStats) { last = s })
+	var last nft.RunStats // summed over the Runs of one apply (start-up fills new sets first)
+	writer := nft.NewStatsWriter(nl, func(s nft.RunStats) {
+		last.Messages += s.Messages
+		last.Bytes += s.Bytes
+	})
 	enc := json.NewEncoder(os.Stdout)
 	onApply := func(r dataplane.ApplyResult) {
 		l := applyLine{Apply: true, At: time.Now().UnixNano(), Ops: r.Ops, TookMs: r.Duration.Seconds() * 1000}
