@@ -32,9 +32,13 @@ type namedPort struct {
 // labels (a HostEndpoint's include those its profiles apply), the networks
 // it contributes to an IP set when it matches, and, for endpoints, its
 // addresses and named ports.
+//
+// The networks are kept as the member strings IP sets carry, made once
+// per item: every set the item is in shares them (with 100,000 networks in
+// several sets each, a string per membership cost megabytes).
 type item struct {
 	labels selector.Map
-	nets   []netip.Prefix
+	nets   []string // canonical CIDRs (netip.Prefix.String)
 	addrs  []netip.Addr
 	ports  []namedPort
 }
@@ -48,7 +52,7 @@ func hostEndpointItem(h *model.HostEndpoint, labels map[string]string) *item {
 		if a, err := model.ParseIP(s); err == nil {
 			a = a.Unmap()
 			it.addrs = append(it.addrs, a)
-			it.nets = append(it.nets, netip.PrefixFrom(a, a.BitLen()))
+			it.nets = append(it.nets, netip.PrefixFrom(a, a.BitLen()).String())
 		}
 	}
 	for _, p := range h.Spec.Ports {
@@ -70,7 +74,7 @@ func netSetItem(s *model.GlobalNetworkSet) *item {
 			if p.Addr().Is4In6() && p.Bits() >= 96 {
 				p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
 			}
-			it.nets = append(it.nets, p)
+			it.nets = append(it.nets, p.String())
 		}
 	}
 	return it
@@ -104,14 +108,11 @@ func (s ipSetSpec) setType() proto.IPSetType {
 	return proto.IPSetType_IP_SET_NAMED_PORTS
 }
 
-// members returns what it contributes to the set if sel matches it.
+// members returns what it contributes to the set if sel matches it. The
+// caller must not modify the slice.
 func (s ipSetSpec) members(it *item) []string {
 	if s.port == nil {
-		out := make([]string, len(it.nets))
-		for i, n := range it.nets {
-			out[i] = n.String()
-		}
-		return out
+		return it.nets
 	}
 	var out []string
 	for _, p := range it.ports {
