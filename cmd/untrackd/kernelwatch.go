@@ -14,6 +14,9 @@ const (
 	kernelPoll   = time.Second      // how often the generation ID is read
 	kernelMinGap = time.Second      // least time between two read-backs it asks for
 	kernelMaxGap = 16 * time.Second // the most that gap grows to while read-backs find nothing
+	// kernelCPUShare bounds the time spent in read-backs it asks for: the
+	// gap is at least the last read-back's duration divided by it.
+	kernelCPUShare = 10
 )
 
 // othersCommitted is what kernelWatch needs of the writer (nft.Netlink).
@@ -34,13 +37,16 @@ type othersCommitted interface {
 // repair (another program busy with its own tables), and drops back to
 // minGap when one does. So an operator's "nft delete rule" in our table is
 // repaired within about a second, and a program that commits to its own
-// table many times a second costs at most one read-back per maxGap.
+// table many times a second costs at most one read-back per maxGap. A
+// large table takes long to read (about 2 s for 300,000 set elements: the
+// kernel walks a set from its start for every dump message), so the gap is
+// also at least ten times the last read-back's duration: read-backs on
+// behalf of others take at most a tenth of the time.
 type kernelWatch struct {
 	writer  othersCommitted
 	changed chan<- struct{}
-	// verdicts carries, from onApply, whether a read-back found
-	// something to repair.
-	verdicts chan bool
+	// verdicts carries read-backs' outcomes from onApply.
+	verdicts chan verdict
 	tick     <-chan time.Time
 	now      func() time.Time
 	minGap   time.Duration
@@ -49,8 +55,14 @@ type kernelWatch struct {
 }
 
 func newKernelWatch(writer othersCommitted, changed chan<- struct{}, log *zap.Logger) *kernelWatch {
-	return &kernelWatch{writer: writer, changed: changed, verdicts: make(chan bool, 1), now: time.Now,
+	return &kernelWatch{writer: writer, changed: changed, verdicts: make(chan verdict, 1), now: time.Now,
 		minGap: kernelMinGap, maxGap: kernelMaxGap, log: log}
+}
+
+// verdict is what one read-back found, and how long it took.
+type verdict struct {
+	drift bool
+	took  time.Duration
 }
 
 // onApply feeds the driver's results back (see dataplane.Options.OnApply):
@@ -60,7 +72,7 @@ func (w *kernelWatch) onApply(r dataplane.ApplyResult) {
 		return
 	}
 	select {
-	case w.verdicts <- r.Drift:
+	case w.verdicts <- verdict{drift: r.Drift, took: r.Duration}:
 	default:
 	}
 }
@@ -80,13 +92,15 @@ func (w *kernelWatch) run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case drift := <-w.verdicts:
+		case v := <-w.verdicts:
+			floor := max(w.minGap, kernelCPUShare*v.took)
 			switch {
-			case drift:
-				gap = w.minGap
+			case v.drift:
+				gap = floor
 			case awaiting:
-				gap = min(2*gap, w.maxGap)
+				gap = min(2*gap, max(w.maxGap, floor))
 			}
+			gap = max(gap, floor)
 			awaiting = false
 		case <-w.tick:
 			others, err := w.writer.OthersCommitted(ctx)

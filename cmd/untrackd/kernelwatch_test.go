@@ -76,8 +76,8 @@ func TestKernelWatchPacing(t *testing.T) {
 			return false
 		}
 	}
-	verdict := func(drift bool) {
-		w.onApply(dataplane.ApplyResult{Resynced: true, Drift: drift})
+	sendVerdict := func(v verdict) {
+		w.onApply(dataplane.ApplyResult{Resynced: true, Drift: v.drift, Duration: v.took})
 		time.Sleep(5 * time.Millisecond)
 	}
 	clock = time.Unix(1000, 0)
@@ -85,28 +85,32 @@ func TestKernelWatchPacing(t *testing.T) {
 		name    string
 		d       time.Duration
 		answer  error
-		verdict *bool // sent after the step, if set
+		verdict *verdict // sent after the step, if set
 		want    bool
 	}{
 		{name: "quiet", d: time.Second, answer: errNone},
-		{name: "first foreign commit: read back at once", d: time.Second, want: true, verdict: ptr(false)},
+		{name: "first foreign commit: read back at once", d: time.Second, want: true, verdict: &verdict{took: time.Millisecond}},
 		{name: "another, 1s later: gap is now 2s", d: time.Second},
-		{name: "pending one goes out when the gap has passed", d: time.Second, answer: errNone, want: true, verdict: ptr(false)},
+		{name: "pending one goes out when the gap has passed", d: time.Second, answer: errNone, want: true, verdict: &verdict{took: time.Millisecond}},
 		{name: "gap now 4s (max)", d: 2 * time.Second},
 		{name: "still within 4s", d: time.Second, answer: errNone},
-		{name: "4s passed", d: time.Second, answer: errNone, want: true, verdict: ptr(true)},
+		{name: "4s passed", d: time.Second, answer: errNone, want: true, verdict: &verdict{drift: true, took: time.Millisecond}},
 		{name: "a repair resets the gap to 1s", d: time.Second, want: true},
 		{name: "poll error: logged, nothing asked", d: time.Second, answer: errors.New("EPERM")},
 		{name: "quiet again", d: time.Second, answer: errNone},
+		{name: "a foreign commit; the read-back is slow (700ms)", d: time.Second, want: true, verdict: &verdict{took: 700 * time.Millisecond}},
+		{name: "gap now 10×700ms = 7s, above the max", d: 4 * time.Second},
+		{name: "6s after", d: 2 * time.Second, answer: errNone},
+		{name: "7s after", d: time.Second, answer: errNone, want: true, verdict: &verdict{drift: true, took: 700 * time.Millisecond}},
+		{name: "a repair, but the gap stays at 7s", d: time.Second},
+		{name: "7s after the repair's request", d: 6 * time.Second, answer: errNone, want: true},
 	}
 	for _, s := range steps {
 		if got := step(s.d, s.answer); got != s.want {
 			t.Fatalf("%s: read-back asked %v, want %v", s.name, got, s.want)
 		}
 		if s.verdict != nil {
-			verdict(*s.verdict)
+			sendVerdict(*s.verdict)
 		}
 	}
 }
-
-func ptr[T any](v T) *T { return &v }
