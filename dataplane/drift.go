@@ -17,15 +17,17 @@ const (
 )
 
 // lastWritten returns, for a set name, the elements the driver last wrote
-// there, given the elements of every set now (elements(…, true)): those
-// now for sets that have not changed since, the kept ones for sets that
-// have.
-func (d *desired) lastWritten(now map[string]elements) func(name string) (elements, expectation) {
+// there: the kept ones for sets that changed since, and for the others
+// their elements now, from src (see elementSource).
+func (d *desired) lastWritten(src func(string) elements) func(name string) (elements, expectation) {
 	kept := d.writtenElements()
+	ours := map[string]bool{}
 	pending := map[string]bool{}
 	for id, s := range d.ipsets {
+		n4, n6 := render.SetName(id, s.typ, nft.IPv4), render.SetName(id, s.typ, nft.IPv6)
+		ours[n4], ours[n6] = true, true
 		if s.dirty && s.written == nil {
-			pending[render.SetName(id, s.typ, nft.IPv4)], pending[render.SetName(id, s.typ, nft.IPv6)] = true, true
+			pending[n4], pending[n6] = true, true
 		}
 	}
 	for id, s := range d.gone { // removed since the last write: still in the kernel
@@ -34,13 +36,16 @@ func (d *desired) lastWritten(now map[string]elements) func(name string) (elemen
 		}
 	}
 	return func(name string) (elements, expectation) {
-		if e, ok := kept[name]; ok {
-			return e, written
-		}
-		if pending[name] {
+		switch {
+		case pending[name]:
 			return elements{}, neverWritten
+		case ours[name]:
+			if e, ok := kept[name]; ok {
+				return e, written
+			}
+			return src(name), written
 		}
-		if e, ok := now[name]; ok {
+		if e, ok := kept[name]; ok {
 			return e, written
 		}
 		return elements{}, notOurs

@@ -107,48 +107,59 @@ func (d *Driver) Apply(ctx context.Context) (ApplyResult, error) {
 		return res, nil
 	}
 	start := time.Now()
-	check := d.desired.changedSets // the sets whose elements may differ
-	full := !d.known
-	if full {
-		st, err := d.opts.Writer.List(ctx)
-		if err != nil {
-			return res, fmt.Errorf("read table back: %w", err)
-		}
-		prev := d.believed
-		d.believed, d.known, res.Resynced = st, true, true
-		check = nil // compare every set with what the kernel holds
-		elems := d.desired.elements(st, true)
-		res.Drift = d.hadBelief && drifted(prev, st, d.desired.lastWritten(elems))
-		d.hadBelief = true
-		return d.write(ctx, start, res, elems, check)
+	d.desired.noteChanged()
+	if d.known {
+		return d.write(ctx, start, res, d.desired.changedSets)
 	}
-	return d.write(ctx, start, res, d.desired.elements(d.believed, false), check)
+	st, err := d.opts.Writer.List(ctx)
+	if err != nil {
+		return res, fmt.Errorf("read table back: %w", err)
+	}
+	prev := d.believed
+	d.believed, d.known, res.Resynced = st, true, true
+	res.Drift = d.hadBelief && drifted(prev, st, d.desired.lastWritten(d.desired.elementSource()))
+	d.hadBelief = true
+	return d.write(ctx, start, res, nil) // compare every set with what the kernel holds
 }
 
 // write plans from the believed table, with the elements last written of
-// the changed sets, and runs the transactions.
-func (d *Driver) write(ctx context.Context, start time.Time, res ApplyResult, elems map[string]elements, check map[string]bool) (ApplyResult, error) {
+// the sets in check (nil: every set, from a read-back), and runs the
+// transactions.
+func (d *Driver) write(ctx context.Context, start time.Time, res ApplyResult, check map[string]bool) (ApplyResult, error) {
 	want := render.RenderCached(d.opts.Render, d.desired.renderInput(), d.cache)
 	have := d.believed
 	if check != nil {
 		have = withElements(have, d.desired.writtenElements())
 	}
-	pre, have := prefill(have, want, elems)
-	for i, ptx := range pre {
-		if err := d.opts.Writer.Run(ctx, ptx); err != nil {
-			d.known = false
-			res.Duration = time.Since(start)
-			return res, fmt.Errorf("fill new sets (transaction %d of %d, %d operations): %w", i+1, len(pre), ptx.Len(), err)
+	fail := func(err error) (ApplyResult, error) {
+		d.known = false
+		res.Duration = time.Since(start)
+		return res, err
+	}
+	elems := d.desired.elementSource()
+	have, filled, ops, err := d.prefill(ctx, have, want, elems, d.desired.memberCounts())
+	res.Ops += ops
+	if err != nil {
+		return fail(err)
+	}
+	if len(filled) > 0 {
+		if check == nil {
+			check = make(map[string]bool, len(want.Sets))
+			for name := range want.Sets {
+				check[name] = true
+			}
+		} else {
+			check = maps.Clone(check)
 		}
-		res.Ops += ptx.Len()
+		for name := range filled {
+			delete(check, name)
+		}
 	}
 	tx := plan(have, want, elems, check)
 	res.Ops += tx.Len()
 	if tx.Len() > 0 {
 		if err := d.opts.Writer.Run(ctx, tx); err != nil {
-			d.known = false
-			res.Duration = time.Since(start)
-			return res, fmt.Errorf("apply %d operations: %w", tx.Len(), err)
+			return fail(fmt.Errorf("apply %d operations: %w", tx.Len(), err))
 		}
 	}
 	d.believed = stateAfter(want)

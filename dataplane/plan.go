@@ -27,8 +27,10 @@ import (
 // there. Within one atomic transaction the order is invisible to packets.
 //
 // Set elements are compared only for the sets in check (nil: every set);
-// the others are taken to hold what the driver last wrote.
-func plan(have *nft.TableState, want *render.Ruleset, elems map[string]elements, check map[string]bool) *nft.Transaction {
+// the others are taken to hold what the driver last wrote. elems gives a
+// set's elements by name; it is asked only for the sets plan adds or
+// compares, once each.
+func plan(have *nft.TableState, want *render.Ruleset, elems func(string) elements, check map[string]bool) *nft.Transaction {
 	tx := &nft.Transaction{}
 	if have != nil && incompatible(have, want) {
 		// Rebuild the whole table in the same transaction: atomic, so
@@ -53,15 +55,16 @@ func plan(have *nft.TableState, want *render.Ruleset, elems map[string]elements,
 				tx.DeleteSet(name)
 			}
 			tx.AddSet(want.Sets[name])
-			changes = append(changes, setChange{name: name, add: elems[name].intervals, addT: elems[name].tuples})
+			e := elems(name)
+			changes = append(changes, setChange{name: name, add: e.intervals, addT: e.tuples})
 			continue
 		}
 		if check != nil && !check[name] {
 			continue
 		}
-		c := setChange{name: name}
-		c.del, c.add = diffSorted(old.Elements, elems[name].intervals, compareIntervals)
-		c.delT, c.addT = diffSorted(old.Tuples, elems[name].tuples, nft.AddrPort.Compare)
+		c, e := setChange{name: name}, elems(name)
+		c.del, c.add = diffSorted(old.Elements, e.intervals, compareIntervals)
+		c.delT, c.addT = diffSorted(old.Tuples, e.tuples, nft.AddrPort.Compare)
 		changes = append(changes, c)
 	}
 	for _, name := range slices.Sorted(maps.Keys(want.Chains)) {

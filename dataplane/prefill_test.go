@@ -46,7 +46,7 @@ func TestPrefillLargeNewSets(t *testing.T) {
 	oneTx := nft.NewFake()
 	d0 := newTestDriver(oneTx)
 	d0.record(bigClients())
-	rs, elems := render.Render(d0.opts.Render, d0.desired.renderInput()), d0.desired.elements(nil, true)
+	rs, elems := render.Render(d0.opts.Render, d0.desired.renderInput()), d0.desired.elementSource()
 	if err := oneTx.Run(ctx, plan(nil, rs, elems, nil)); err != nil {
 		t.Fatal(err)
 	}

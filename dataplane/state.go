@@ -145,23 +145,64 @@ func (s *ipset) snapshot() *[2]elements {
 	return &[2]elements{v4, v6}
 }
 
-// elements returns the kernel elements, by set name, of the sets that
-// changed since they were last written (all sets if all is set, and any
-// set that have, the table as the driver believes it, lacks), and records
-// the changed ones in changedSets.
-func (d *desired) elements(have *nft.TableState, all bool) map[string]elements {
-	out := make(map[string]elements)
+// noteChanged records in changedSets the kernel sets of the IP sets whose
+// members changed since they were last written.
+func (d *desired) noteChanged() {
 	for id, s := range d.ipsets {
-		n4, n6 := render.SetName(id, s.typ, nft.IPv4), render.SetName(id, s.typ, nft.IPv6)
 		if s.dirty {
-			d.changedSets[n4], d.changedSets[n6] = true, true
+			d.changedSets[render.SetName(id, s.typ, nft.IPv4)] = true
+			d.changedSets[render.SetName(id, s.typ, nft.IPv6)] = true
 		}
-		if !s.dirty && !all && have != nil && have.Sets[n4] != nil && have.Sets[n6] != nil {
-			continue
+	}
+}
+
+// elementSource returns a function that computes the kernel elements of a
+// set, by set name, from its IP set's members, when asked: so that only
+// the sets a plan looks at are computed, and each one's can be dropped once
+// queued or compared (all of them at once are 18 MB with 300,000
+// members). An IP set's two families are computed together; the one not
+// asked for is kept until it is. Unknown names have no elements.
+func (d *desired) elementSource() func(name string) elements {
+	type ref struct {
+		s      *ipset
+		n4, n6 string
+	}
+	byName := make(map[string]ref, 2*len(d.ipsets))
+	for id, s := range d.ipsets {
+		r := ref{s, render.SetName(id, s.typ, nft.IPv4), render.SetName(id, s.typ, nft.IPv6)}
+		byName[r.n4], byName[r.n6] = r, r
+	}
+	stash := map[string]elements{}
+	return func(name string) elements {
+		if e, ok := stash[name]; ok {
+			delete(stash, name)
+			return e
 		}
-		v4, v6 := s.compute()
-		s.n4, s.n6 = len(v4.intervals)+len(v4.tuples), len(v6.intervals)+len(v6.tuples)
-		out[n4], out[n6] = v4, v6
+		r, ok := byName[name]
+		if !ok {
+			return elements{}
+		}
+		v4, v6 := r.s.compute()
+		r.s.n4, r.s.n6 = v4.len(), v6.len()
+		if name == r.n4 {
+			stash[r.n6] = v6
+			return v4
+		}
+		stash[r.n4] = v4
+		return v6
+	}
+}
+
+// len is the number of elements.
+func (e elements) len() int { return len(e.intervals) + len(e.tuples) }
+
+// memberCounts returns, by set name, the number of members of the IP set
+// behind it (both families together).
+func (d *desired) memberCounts() map[string]int {
+	out := make(map[string]int, 2*len(d.ipsets))
+	for id, s := range d.ipsets {
+		n := len(s.list) + len(s.members)
+		out[render.SetName(id, s.typ, nft.IPv4)], out[render.SetName(id, s.typ, nft.IPv6)] = n, n
 	}
 	return out
 }
