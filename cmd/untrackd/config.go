@@ -46,6 +46,7 @@ type config struct {
 	GoMetrics       bool      // live: prometheusGoMetricsEnabled
 	ProcessMetrics  bool      // live: prometheusProcessMetricsEnabled
 	LivenessTimeout time.Duration
+	GCPercent       int
 
 	origins *cliconf.Origins
 }
@@ -62,7 +63,16 @@ const (
 	flagMetricsPort     = "prometheus-metrics-port"
 	flagGoMetrics       = "prometheus-go-metrics-enabled"
 	flagProcessMetrics  = "prometheus-process-metrics-enabled"
+	flagGCPercent       = "gc-percent"
 )
+
+// defaultGCPercent is untrackd's GOGC. Most of its heap lives as long as
+// the process (the datastore's resources, IP set members), and it
+// allocates little between changes, so collecting at 40% growth instead
+// of Go's 100% costs little CPU and keeps the peak near the live size: at
+// 10,000 endpoints, 2,000 policies and 100,000 networks, peak RSS 140 MB
+// instead of 172 MB, with change latency unchanged (docs/benchmarks.md).
+const defaultGCPercent = 40
 
 // defineFlags returns the daemon's flag set and the config it fills.
 func defineFlags(name string) (*flag.FlagSet, *config) {
@@ -90,6 +100,7 @@ func defineFlags(name string) (*flag.FlagSet, *config) {
 	fs.BoolVar(&c.GoMetrics, flagGoMetrics, true, "export Go runtime metrics (go_*)")
 	fs.BoolVar(&c.ProcessMetrics, flagProcessMetrics, true, "export process metrics (process_*)")
 	fs.DurationVar(&c.LivenessTimeout, "liveness-timeout", 90*time.Second, "report not live when work has waited this long (see docs/operations.md)")
+	fs.IntVar(&c.GCPercent, flagGCPercent, defaultGCPercent, "Go garbage collector target: the heap may grow this many percent over live data before a collection (GOGC); the GOGC environment variable applies instead when this is not set")
 	return fs, c
 }
 
@@ -119,6 +130,8 @@ func (c *config) validate() error {
 		return fmt.Errorf("%s: must not be negative", o.Describe(flagRefreshInterval))
 	case c.ApplyRetryMax <= 0:
 		return fmt.Errorf("%s: must be positive", o.Describe("apply-retry-max"))
+	case c.GCPercent < 1:
+		return fmt.Errorf("%s: %d must be at least 1", o.Describe(flagGCPercent), c.GCPercent)
 	case c.LivenessTimeout < time.Second:
 		return fmt.Errorf("%s: %v is too short (at least 1s)", o.Describe("liveness-timeout"), c.LivenessTimeout)
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"runtime/debug"
 	"time"
 
 	"go.uber.org/zap"
@@ -40,6 +42,9 @@ func runDaemon(ctx context.Context, args []string) error {
 	}
 	defer func() { _ = log.Sync() }()
 	log.Info("starting untrackd", zap.String("version", version), zap.String("node", cfg.NodeName))
+	if _, set := os.LookupEnv("GOGC"); !set || cfg.origins.Local(flagGCPercent) {
+		debug.SetGCPercent(cfg.GCPercent)
+	}
 
 	// A netlink socket of its own for reading rule counters at scrape time,
 	// so that a scrape never waits for an apply, nor an apply for a scrape.
