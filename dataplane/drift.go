@@ -78,7 +78,7 @@ func drifted(believed, read *nft.TableState, expect func(string) (elements, expe
 	}
 	for name, b := range believed.Sets {
 		r := read.Sets[name]
-		if r == nil || r.Type != b.Type {
+		if r == nil || r.Type != b.Type || !slices.Equal(r.Ports, b.Ports) {
 			return true
 		}
 		e, exp := expect(name)

@@ -115,8 +115,16 @@ func plan(have *nft.TableState, want *render.Ruleset, elems func(string) element
 
 // incompatible reports whether a chain in have cannot be turned into the
 // wanted chain of the same name in place: a regular chain that should be a
-// base chain or the reverse, or a base chain on another hook or priority.
+// base chain or the reverse, or a base chain on another hook or priority;
+// or a port set holds other ports than wanted (they are named after their
+// content, so only a foreign hand makes one: constant, it cannot be
+// changed, nor deleted while rules use it).
 func incompatible(have *nft.TableState, want *render.Ruleset) bool {
+	for name, s := range want.Sets {
+		if old := have.Sets[name]; old != nil && old.Type == s.Type && !slices.Equal(old.Ports, s.Ports) {
+			return true
+		}
+	}
 	for name, c := range want.Chains {
 		old := have.Chains[name]
 		if old == nil {

@@ -65,11 +65,15 @@ type L4Proto struct {
 type PortRange struct{ First, Last uint16 }
 
 // Ports matches the transport port against any of Ranges (none of them when
-// Neg). It must follow an L4Proto match of a protocol with ports.
+// Neg). It must follow an L4Proto match of a protocol with ports. With Set,
+// the match is a lookup in that named port set (type SetPorts), which must
+// hold exactly Ranges; otherwise several ranges are an anonymous set of the
+// rule's own.
 type Ports struct {
 	Field  PortField
 	Ranges []PortRange
 	Neg    bool
+	Set    string
 }
 
 // Addrs matches the address against any of Prefixes (none when Neg). The
@@ -235,6 +239,9 @@ func (e Ports) String() string {
 	k := "th sport"
 	if e.Field == DstPort {
 		k = "th dport"
+	}
+	if e.Set != "" {
+		return k + " " + neq(e.Neg) + "@" + e.Set
 	}
 	items := make([]string, len(e.Ranges))
 	for i, r := range e.Ranges {

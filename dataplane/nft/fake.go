@@ -194,12 +194,17 @@ func (t *fakeTable) applyInTable(op Op, handle *uint64) error {
 		return fmt.Errorf("rule handle %d: %w", op.Handle, ErrNotFound)
 	case AddSet:
 		if s, ok := t.sets[op.Name]; ok {
-			if s.set.Type != op.Set.Type {
+			if s.set.Type != op.Set.Type || !slices.Equal(s.set.Ports, op.Set.Ports) {
 				return fmt.Errorf("set exists with type %s: %w", s.set.Type, ErrExists)
 			}
 			return nil
 		}
-		t.sets[op.Name] = &fakeSet{set: *op.Set}
+		if (op.Set.Type == SetPorts) != (len(op.Set.Ports) > 0) {
+			return fmt.Errorf("set %s of type %s with %d ports: %w", op.Name, op.Set.Type, len(op.Set.Ports), ErrInvalid)
+		}
+		set := *op.Set
+		set.Ports = slices.Clone(set.Ports)
+		t.sets[op.Name] = &fakeSet{set: set}
 	case DeleteSet:
 		if _, ok := t.sets[op.Name]; !ok {
 			return ErrNotFound
@@ -213,6 +218,9 @@ func (t *fakeTable) applyInTable(op Op, handle *uint64) error {
 		if !ok {
 			return ErrNotFound
 		}
+		if s.set.Type == SetPorts {
+			return fmt.Errorf("elements added to constant set %s: %w", op.Name, ErrBusy)
+		}
 		if s.set.Type.IsAddrPort() != (len(op.Tuples) > 0) || len(op.Elements) > 0 && len(op.Tuples) > 0 {
 			return fmt.Errorf("elements of the wrong kind for a %s set: %w", s.set.Type, ErrInvalid)
 		}
@@ -224,6 +232,9 @@ func (t *fakeTable) applyInTable(op Op, handle *uint64) error {
 		s, ok := t.sets[op.Name]
 		if !ok {
 			return ErrNotFound
+		}
+		if s.set.Type == SetPorts {
+			return fmt.Errorf("elements deleted from constant set %s: %w", op.Name, ErrBusy)
 		}
 		if len(op.Tuples) > 0 {
 			return s.removeTuples(op.Tuples)
@@ -282,12 +293,9 @@ func (t *fakeTable) checkRefs(chain string, r Rule) error {
 			case e.Chain == chain:
 				return fmt.Errorf("jump to itself: %w", ErrLoop)
 			}
-		case AddrInSet:
-			if err := t.checkSet(e.Set, e.Family, false); err != nil {
-				return err
-			}
-		case AddrPortInSet:
-			if err := t.checkSet(e.Set, e.Family, true); err != nil {
+		}
+		if name, want, ok := SetLookup(e); ok {
+			if err := t.checkSet(name, want, e); err != nil {
 				return err
 			}
 		}
@@ -295,14 +303,18 @@ func (t *fakeTable) checkRefs(chain string, r Rule) error {
 	return nil
 }
 
-// checkSet rejects a lookup in a missing set or one of the wrong type.
-func (t *fakeTable) checkSet(name string, f Family, addrPort bool) error {
+// checkSet rejects a lookup (e) in a missing set or one of the wrong type,
+// and a port match whose ranges are not the port set's.
+func (t *fakeTable) checkSet(name string, want SetType, e Expr) error {
 	s, ok := t.sets[name]
 	if !ok {
 		return fmt.Errorf("set %q: %w", name, ErrNotFound)
 	}
-	if s.set.Type.Family() != f || s.set.Type.IsAddrPort() != addrPort {
+	if s.set.Type != want {
 		return fmt.Errorf("set %q has type %s: %w", name, s.set.Type, ErrInvalid)
+	}
+	if p, ok := e.(Ports); ok && !slices.Equal(p.Ranges, s.set.Ports) {
+		return fmt.Errorf("port match %s: set %q holds other ports: %w", p, name, ErrInvalid)
 	}
 	return nil
 }
@@ -324,15 +336,8 @@ func (t *fakeTable) setReferenced(name string) bool {
 	for _, c := range t.chains {
 		for _, r := range c.rules {
 			for _, e := range r.rule.Exprs {
-				switch e := e.(type) {
-				case AddrInSet:
-					if e.Set == name {
-						return true
-					}
-				case AddrPortInSet:
-					if e.Set == name {
-						return true
-					}
+				if n, _, ok := SetLookup(e); ok && n == name {
+					return true
 				}
 			}
 		}
@@ -406,11 +411,17 @@ func (f *Fake) Dump() string {
 		s := t.sets[name]
 		fmt.Fprintf(&b, "\tset %s {\n\t\ttype %s\n", name, s.set.Type)
 		var items []string
-		if s.set.Type.IsAddrPort() {
+		switch {
+		case s.set.Type == SetPorts:
+			b.WriteString("\t\tflags constant, interval\n")
+			for _, r := range s.set.Ports {
+				items = append(items, r.String())
+			}
+		case s.set.Type.IsAddrPort():
 			for _, e := range s.tuples {
 				items = append(items, e.String())
 			}
-		} else {
+		default:
 			b.WriteString("\t\tflags interval\n")
 			for _, e := range s.elements {
 				items = append(items, e.String())

@@ -11,6 +11,10 @@ import (
 
 func iv(s string) Interval { return PrefixInterval(netip.MustParsePrefix(s)) }
 
+// fakePorts is the content of the port set "p" of
+// TestFakeRejectsWhatTheKernelWould.
+var fakePorts = []PortRange{{22, 22}, {80, 90}}
+
 func TestFakeRejectsWhatTheKernelWould(t *testing.T) {
 	base := func() *Fake {
 		f := NewFake()
@@ -21,6 +25,8 @@ func TestFakeRejectsWhatTheKernelWould(t *testing.T) {
 		tx.AddSet(Set{Name: "s4", Type: SetIPv4})
 		tx.AddElements("s4", []Interval{iv("10.0.0.0/8")})
 		tx.AddRule("base", Rule{Exprs: []Expr{NFProto{Family: IPv4}, AddrInSet{Field: SrcAddr, Family: IPv4, Set: "s4"}, Verdict{Kind: Jump, Chain: "target"}}})
+		tx.AddSet(Set{Name: "p", Type: SetPorts, Ports: fakePorts})
+		tx.AddRule("target", Rule{Exprs: []Expr{L4Proto{Proto: 6}, Ports{Field: DstPort, Ranges: fakePorts, Set: "p"}, Verdict{Kind: Accept}}})
 		if err := f.Run(context.Background(), tx); err != nil {
 			t.Fatal(err)
 		}
@@ -64,6 +70,18 @@ func TestFakeRejectsWhatTheKernelWould(t *testing.T) {
 			tx.AddChain(Chain{Name: "base", Base: &BaseChain{Hook: HookInput, Priority: 0, Policy: PolicyAccept}})
 		}, ErrBusy},
 		{"delete missing rule handle", func(tx *Transaction) { tx.DeleteRule("base", 999) }, ErrNotFound},
+		{"delete referenced port set", func(tx *Transaction) { tx.DeleteSet("p") }, ErrBusy},
+		{"element added to a port set", func(tx *Transaction) { tx.AddElements("p", []Interval{iv("10.0.0.0/8")}) }, ErrBusy},
+		{"port set without ports", func(tx *Transaction) { tx.AddSet(Set{Name: "p2", Type: SetPorts}) }, ErrInvalid},
+		{"port set recreated with other ports", func(tx *Transaction) {
+			tx.AddSet(Set{Name: "p", Type: SetPorts, Ports: []PortRange{{1, 2}}})
+		}, ErrExists},
+		{"port lookup in an address set", func(tx *Transaction) {
+			tx.AddRule("target", Rule{Exprs: []Expr{L4Proto{Proto: 6}, Ports{Field: DstPort, Ranges: fakePorts, Set: "s4"}}})
+		}, ErrInvalid},
+		{"port lookup of other ports than the set's", func(tx *Transaction) {
+			tx.AddRule("target", Rule{Exprs: []Expr{L4Proto{Proto: 6}, Ports{Field: DstPort, Ranges: []PortRange{{22, 22}}, Set: "p"}}})
+		}, ErrInvalid},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

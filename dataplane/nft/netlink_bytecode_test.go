@@ -58,6 +58,7 @@ func TestNetlinkBytecodeMatchesNft(t *testing.T) {
 	tx.AddSet(Set{Name: "s6-test", Type: SetIPv6})
 	tx.AddSet(Set{Name: "np4-test", Type: SetIPv4ProtoPort})
 	tx.AddSet(Set{Name: "np6-test", Type: SetIPv6ProtoPort})
+	tx.AddSet(Set{Name: "p-test", Type: SetPorts, Ports: testPorts})
 	tx.AddChain(Chain{Name: "target"})
 	tx.AddChain(Chain{Name: "ours"})
 	tx.AddChain(Chain{Name: "theirs"})

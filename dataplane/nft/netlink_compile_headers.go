@@ -18,7 +18,8 @@ func loadNetwork(off, n uint32) *expr.Payload {
 	return &expr.Payload{DestRegister: reg1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: n}
 }
 
-// compilePorts: one port is a compare, one range is two compares (nft's
+// compilePorts: a lookup in the named port set if the match has one;
+// otherwise one port is a compare, one range is two compares (nft's
 // encoding of a positive range) or a negated range expression, several are
 // a lookup in an anonymous interval set of inet_service.
 func (c *ruleCompiler) compilePorts(e Ports) ([]expr.Any, *anonymousSet, error) {
@@ -35,6 +36,9 @@ func (c *ruleCompiler) compilePorts(e Ports) ([]expr.Any, *anonymousSet, error) 
 		off = 2
 	}
 	out := []expr.Any{loadTransport(off, 2)}
+	if e.Set != "" {
+		return append(out, &expr.Lookup{SourceRegister: reg1, SetName: e.Set, Invert: e.Neg}), nil, nil
+	}
 	be := binaryutil.BigEndian.PutUint16
 	if len(e.Ranges) == 1 {
 		r := e.Ranges[0]
@@ -50,11 +54,7 @@ func (c *ruleCompiler) compilePorts(e Ports) ([]expr.Any, *anonymousSet, error) 
 		}
 		return out, nil, nil
 	}
-	krs := make([]keyRange, len(e.Ranges))
-	for i, r := range e.Ranges {
-		krs[i] = keyRange{lo: be(r.First), hi: be(r.Last)}
-	}
-	set := c.anonIntervalSet(nftables.TypeInetService, krs)
+	set := c.anonIntervalSet(nftables.TypeInetService, portKeyRanges(e.Ranges))
 	out = append(out, &expr.Lookup{SourceRegister: reg1, SetName: set.set.Name, SetID: set.set.ID, Invert: e.Neg})
 	return out, set, nil
 }
@@ -162,6 +162,16 @@ func (c *ruleCompiler) compileICMP(e ICMP) ([]expr.Any, *anonymousSet, error) {
 // start and an end (hi+1) per range, and no end after a range reaching the
 // maximum key.
 func (c *ruleCompiler) anonIntervalSet(dt nftables.SetDatatype, krs []keyRange) *anonymousSet {
+	return &anonymousSet{
+		set: &nftables.Set{Table: c.table, Name: "__set%d", ID: c.newSetID(),
+			Anonymous: true, Constant: true, Interval: true, KeyType: dt},
+		elems: intervalSetElements(krs),
+	}
+}
+
+// intervalSetElements returns the elements of an interval set holding the
+// ranges (at least one), as nft writes them: see anonIntervalSet.
+func intervalSetElements(krs []keyRange) []nftables.SetElement {
 	krs = mergeRanges(krs)
 	var elems []nftables.SetElement
 	if !isZeroKey(krs[0].lo) {
@@ -173,9 +183,15 @@ func (c *ruleCompiler) anonIntervalSet(dt nftables.SetDatatype, krs []keyRange) 
 			elems = append(elems, nftables.SetElement{Key: end, IntervalEnd: true})
 		}
 	}
-	return &anonymousSet{
-		set: &nftables.Set{Table: c.table, Name: "__set%d", ID: c.newSetID(),
-			Anonymous: true, Constant: true, Interval: true, KeyType: dt},
-		elems: elems,
+	return elems
+}
+
+// portKeyRanges returns port ranges as big-endian key ranges.
+func portKeyRanges(rs []PortRange) []keyRange {
+	be := binaryutil.BigEndian.PutUint16
+	krs := make([]keyRange, len(rs))
+	for i, r := range rs {
+		krs[i] = keyRange{lo: be(r.First), hi: be(r.Last)}
 	}
+	return krs
 }

@@ -38,6 +38,8 @@ func nftTextCases() []nftTextCase {
 		r(`tcp dport != { 22, 80-90, 443 }`, nlTCP, Ports{Field: DstPort, Ranges: []PortRange{{22, 22}, {80, 90}, {443, 443}}, Neg: true}),
 		r(`tcp dport { 0-10, 20 }`, nlTCP, Ports{Field: DstPort, Ranges: []PortRange{{0, 10}, {20, 20}}}),
 		r(`tcp dport { 100, 65000-65535 }`, nlTCP, Ports{Field: DstPort, Ranges: []PortRange{{100, 100}, {65000, 65535}}}),
+		r(`tcp dport @p-test`, nlTCP, Ports{Field: DstPort, Ranges: testPorts, Set: "p-test"}),
+		r(`udp sport != @p-test`, udp, Ports{Field: SrcPort, Ranges: testPorts, Neg: true, Set: "p-test"}),
 		r(`ip saddr 10.0.0.0/8`, nlV4, Addrs{Field: SrcAddr, Family: IPv4, Prefixes: []netip.Prefix{nlPfx("10.0.0.0/8")}}),
 		r(`ip daddr != 10.1.2.3`, nlV4, Addrs{Field: DstAddr, Family: IPv4, Prefixes: []netip.Prefix{nlPfx("10.1.2.3/32")}, Neg: true}),
 		r(`ip saddr 10.0.0.0/9`, nlV4, Addrs{Field: SrcAddr, Family: IPv4, Prefixes: []netip.Prefix{nlPfx("10.0.0.0/9")}}),
@@ -87,6 +89,9 @@ func nftTextCases() []nftTextCase {
 	}
 }
 
+// testPorts is the content of the port set "p-test" of TestNetlinkNftText.
+var testPorts = []PortRange{{22, 22}, {80, 90}, {443, 443}, {65000, 65535}}
+
 // TestNetlinkNftText applies a transaction using every expression and
 // checks that nft lists each rule as the expected nft text, with its
 // "ut:<hash>" comment, and the sets and base chain as expected.
@@ -103,6 +108,7 @@ func TestNetlinkNftText(t *testing.T) {
 	tx.AddSet(Set{Name: "np6-test", Type: SetIPv6ProtoPort})
 	tx.AddTuples("np4-test", []AddrPort{ap("10.0.0.1", 6, 80), ap("10.0.0.1", 17, 53), ap("192.168.0.1", 132, 65535)})
 	tx.AddTuples("np6-test", []AddrPort{ap("fd00::1", 6, 443)})
+	tx.AddSet(Set{Name: "p-test", Type: SetPorts, Ports: testPorts})
 	tx.AddChain(Chain{Name: "target"})
 	tx.AddChain(Chain{Name: "raw-pre", Base: &BaseChain{Hook: HookPrerouting, Priority: PriorityRaw, Policy: PolicyAccept}})
 	tx.AddChain(Chain{Name: "x"})
@@ -140,6 +146,7 @@ func TestNetlinkNftText(t *testing.T) {
 		"set np4-test {", "type ipv4_addr . inet_proto . inet_service", `comment "named ports"`,
 		"10.0.0.1 . tcp . 80", "10.0.0.1 . udp . 53", "192.168.0.1 . sctp . 65535",
 		"set np6-test {", "type ipv6_addr . inet_proto . inet_service", "elements = { fd00::1 . tcp . 443 }",
+		"set p-test {", "type inet_service", "flags constant,interval", "elements = { 22, 80-90, 443, 65000-65535 }",
 	} {
 		if !strings.Contains(out, w) {
 			t.Errorf("listing lacks %q", w)

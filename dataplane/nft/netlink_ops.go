@@ -81,6 +81,9 @@ func (n *Netlink) queue(rec *recorder, comp *ruleCompiler, op Op) error {
 			rec.queueRaw(m)
 			return nil
 		}
+		if op.Set.Type == SetPorts {
+			return queuePortSet(conn, t, op.Set, comp.newSetID())
+		}
 		kt, err := setKeyType(op.Set.Type)
 		if err != nil {
 			return err

@@ -47,7 +47,7 @@ func needsPreflight(tx *Transaction) bool {
 			return true
 		case op.Verb == AddRule && op.Rule != nil:
 			for _, e := range op.Rule.Exprs {
-				if _, _, _, ok := setLookup(e); ok {
+				if _, _, ok := SetLookup(e); ok {
 					return true
 				}
 			}
@@ -163,40 +163,36 @@ func (st *preflightState) apply(op Op) error {
 			return nil
 		}
 		for _, e := range op.Rule.Exprs {
-			name, family, addrPort, ok := setLookup(e)
+			name, want, ok := SetLookup(e)
 			if !ok {
 				continue
 			}
-			if t, ok := st.sets[name]; ok && t != lookupSetType(family, addrPort) {
-				return fmt.Errorf("set %q has type %s, not %s: %w", name, t, lookupSetType(family, addrPort), ErrInvalid)
+			if t, ok := st.sets[name]; ok && t != want {
+				return fmt.Errorf("set %q has type %s, not %s: %w", name, t, want, ErrInvalid)
 			}
 		}
 	}
 	return nil
 }
 
-// setLookup returns the set a named-set match looks up, the family of the
-// key and whether the key is an address-protocol-port tuple.
-func setLookup(e Expr) (name string, f Family, addrPort, ok bool) {
+// SetLookup returns the named set a match looks up and the type that set
+// must have; ok is false for an expression that looks up no named set.
+func SetLookup(e Expr) (name string, want SetType, ok bool) {
 	switch e := e.(type) {
 	case AddrInSet:
-		return e.Set, e.Family, false, true
+		if e.Family == IPv6 {
+			return e.Set, SetIPv6, true
+		}
+		return e.Set, SetIPv4, true
 	case AddrPortInSet:
-		return e.Set, e.Family, true, true
+		if e.Family == IPv6 {
+			return e.Set, SetIPv6ProtoPort, true
+		}
+		return e.Set, SetIPv4ProtoPort, true
+	case Ports:
+		if e.Set != "" {
+			return e.Set, SetPorts, true
+		}
 	}
-	return "", 0, false, false
-}
-
-// lookupSetType is the type of set a lookup of the family's addresses (or
-// address-protocol-port tuples) needs.
-func lookupSetType(f Family, addrPort bool) SetType {
-	switch {
-	case f == IPv6 && addrPort:
-		return SetIPv6ProtoPort
-	case f == IPv6:
-		return SetIPv6
-	case addrPort:
-		return SetIPv4ProtoPort
-	}
-	return SetIPv4
+	return "", "", false
 }

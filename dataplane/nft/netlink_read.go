@@ -21,7 +21,8 @@ import (
 // expressions, but only the handle and the comment are used: the Hash
 // comes from the comment), its named sets and their elements, which come
 // back as the intervals they were added as, sorted, or for
-// address-protocol-port sets as the tuples, sorted (see readTuples). List
+// address-protocol-port sets as the tuples, sorted (see readTuples), or for
+// port sets as their sorted ranges, in Set.Ports. List
 // returns a snapshot: it reads again when another process committed while
 // it read (see listSnapshot).
 func (n *Netlink) List(ctx context.Context) (*TableState, error) {
@@ -85,6 +86,17 @@ func (n *Netlink) list() (*TableState, error) {
 	}
 	for _, s := range sets {
 		ss := &SetState{Set: s.Set}
+		if s.Type == SetPorts {
+			elems, err := n.conn.GetSetElements(&nftables.Set{Table: n.table, Name: s.Name})
+			if err == nil {
+				ss.Ports, err = elementsToPortRanges(elems)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("elements of set %s: %w", s.Name, err)
+			}
+			st.Sets[s.Name] = ss
+			continue
+		}
 		if s.Type.IsAddrPort() {
 			if ss.Tuples, err = n.readTuples(s); err != nil {
 				return nil, fmt.Errorf("elements of set %s: %w", s.Name, err)
@@ -239,6 +251,8 @@ func (n *Netlink) listSets() ([]setInfo, error) {
 			s.Type = SetIPv4ProtoPort
 		case keyType == tupleKeyType6.GetNFTMagic() && s.keyLen == tupleKeyLen(false) && !s.interval:
 			s.Type = SetIPv6ProtoPort
+		case keyType == nftables.TypeInetService.GetNFTMagic() && s.keyLen == 2 && s.interval && flags&unix.NFT_SET_CONSTANT != 0:
+			s.Type = SetPorts
 		default:
 			s.Type = SetType("type" + strconv.FormatUint(uint64(keyType), 10))
 		}

@@ -572,9 +572,9 @@ func TestNetlinkTuplePackets(t *testing.T) {
 	for _, f := range fams {
 		sfx := f.fam.String()
 		nf := NFProto{Family: f.fam}
-		tx.AddSet(Set{Name: "dst-" + sfx, Type: lookupSetType(f.fam, true)})
-		tx.AddSet(Set{Name: "src-" + sfx, Type: lookupSetType(f.fam, true)})
-		tx.AddSet(Set{Name: "allow-" + sfx, Type: lookupSetType(f.fam, true)})
+		tx.AddSet(Set{Name: "dst-" + sfx, Type: tupleSetType(f.fam)})
+		tx.AddSet(Set{Name: "src-" + sfx, Type: tupleSetType(f.fam)})
+		tx.AddSet(Set{Name: "allow-" + sfx, Type: tupleSetType(f.fam)})
 		tx.AddTuples("dst-"+sfx, []AddrPort{ap(f.a, 6, dstA), ap(f.a, 17, dstB), ap(f.b, 6, dstB)})
 		tx.AddTuples("src-"+sfx, []AddrPort{ap(f.a, 6, srcA), ap(f.a, 17, srcB), ap(f.b, 6, srcB)})
 		tx.AddTuples("allow-"+sfx, []AddrPort{ap(f.a, 6, negA), ap(f.b, 6, negB)})
@@ -653,4 +653,10 @@ func TestNetlinkTuplePackets(t *testing.T) {
 		}
 		t.Logf("%s", out)
 	}
+}
+
+// tupleSetType is the type of an address-protocol-port set of family f.
+func tupleSetType(f Family) SetType {
+	_, t, _ := SetLookup(AddrPortInSet{Family: f})
+	return t
 }

@@ -89,13 +89,16 @@ type SetType string
 
 // Set key types. The address types are interval sets whose elements are
 // Intervals; the address-protocol-port types are plain (hash) sets whose
-// elements are AddrPorts, used for named ports.
+// elements are AddrPorts, used for named ports; port sets are constant
+// interval sets of ports (see Set.Ports).
 const (
 	SetIPv4 SetType = "ipv4_addr"
 	SetIPv6 SetType = "ipv6_addr"
 
 	SetIPv4ProtoPort SetType = "ipv4_addr . inet_proto . inet_service"
 	SetIPv6ProtoPort SetType = "ipv6_addr . inet_proto . inet_service"
+
+	SetPorts SetType = "inet_service"
 )
 
 // IsAddrPort reports whether sets of type t hold AddrPorts.
@@ -115,6 +118,12 @@ type Set struct {
 	Name    string
 	Type    SetType
 	Comment string
+	// Ports is the content of a port set (Type SetPorts), sorted and
+	// merged: such a set is created with it, as a constant set, and never
+	// changes (the kernel refuses element changes to a constant set once a
+	// rule uses it). Empty for the other types, whose elements are written
+	// separately.
+	Ports []PortRange
 }
 
 // Interval is an inclusive range of addresses of one family: the element of

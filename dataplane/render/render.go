@@ -29,6 +29,7 @@ func RenderCached(cfg Config, in Input, cache *Cache) *Ruleset {
 	r.raw()
 	r.preDNAT()
 	r.filter()
+	portSets(rs)
 	cache.sweep(rs)
 	return rs
 }

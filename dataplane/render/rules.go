@@ -69,13 +69,13 @@ func (r *renderer) portExprs(field nft.PortField, v portVariant, not []*proto.Po
 		addr = nft.DstAddr
 	}
 	if len(v.ranges) > 0 {
-		e = append(e, nft.Ports{Field: field, Ranges: portRanges(v.ranges)})
+		e = append(e, portMatch(field, portRanges(v.ranges), false))
 	}
 	if v.named != "" {
 		e = append(e, nft.AddrPortInSet{Field: addr, Family: f, Set: SetName(v.named, proto.IPSetType_IP_SET_NAMED_PORTS, f)})
 	}
 	if len(not) > 0 {
-		e = append(e, nft.Ports{Field: field, Ranges: portRanges(not), Neg: true})
+		e = append(e, portMatch(field, portRanges(not), true))
 	}
 	for _, id := range notNamed {
 		if _, ok := r.in.IPSets[id]; ok {
