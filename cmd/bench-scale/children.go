@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"runtime/pprof"
 	"syscall"
 	"time"
@@ -68,9 +69,11 @@ func shadowMain(args []string) error {
 	node := fs.String("node-name", thisNode, "node name")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile here")
 	memprofile := fs.String("memprofile", "", "write a heap profile here at exit")
+	gcPercent := fs.Int("gc-percent", 40, "GOGC, as untrackd's --gc-percent (its default)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	debug.SetGCPercent(*gcPercent)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if *cpuprofile != "" {
