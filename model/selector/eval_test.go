@@ -232,6 +232,31 @@ func TestMatchesAll(t *testing.T) {
 	}
 }
 
+func TestRequired(t *testing.T) {
+	for s, want := range map[string]string{
+		``:                                   `false`,
+		`has(a)`:                             `false`,
+		`a == "1"`:                           `a [1]`,
+		`a in {"2", "1"}`:                    `a [1 2]`,
+		`a in {}`:                            `a []`,
+		`has(b) && a == "1"`:                 `a [1]`,
+		`b in {"x"} && a == "1"`:             `b [x]`,
+		`a == "1" || b == "2"`:               `false`,
+		`!(a == "1")`:                        `false`,
+		`a != "1"`:                           `false`,
+		`(a == "1" || c == "3") && b == "2"`: `b [2]`,
+	} {
+		key, values, ok := MustParse(s).Required()
+		got := "false"
+		if ok {
+			got = fmt.Sprint(key, " ", values)
+		}
+		if got != want {
+			t.Errorf("Required(%q) = %s, want %s", s, got, want)
+		}
+	}
+}
+
 func TestLabelKeys(t *testing.T) {
 	for s, want := range map[string]string{
 		``:       `[]`,

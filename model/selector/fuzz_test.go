@@ -4,7 +4,8 @@
 // *ParseError pointing inside the input; a success has a canonical form that
 // re-parses to the same canonical form and ID, and both agree with a naive
 // reference evaluator (refEval, below) on a family of label sets built from
-// the selector's own keys and values.
+// the selector's own keys and values; every match has the label Required
+// names.
 // The seed corpus lives in testdata/fuzz/FuzzParse.
 
 package selector
@@ -65,6 +66,11 @@ func FuzzParse(f *testing.F) {
 			}
 			if sel.MatchesAll() && !sel.Evaluate(l) {
 				t.Fatalf("%q claims MatchesAll but rejects %v", s, l)
+			}
+			if key, values, ok := sel.Required(); ok && want {
+				if v, has := l[key]; !has || !slices.Contains(values, v) {
+					t.Fatalf("%q matches %v but Required says %s in %q", s, l, key, values)
+				}
 			}
 		}
 	})

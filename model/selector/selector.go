@@ -17,6 +17,10 @@ type Selector struct {
 	text string   // canonical form
 	id   string   // UniqueID
 	keys []string // sorted, unique label keys
+	// req, reqKey and reqValues: see Required.
+	req       bool
+	reqKey    string
+	reqValues []string
 }
 
 var allSelector = newSelector(&node{op: opAll})
@@ -26,7 +30,30 @@ func newSelector(root *node) *Selector {
 	keys := root.collectKeys(nil)
 	slices.SortFunc(keys, strings.Compare)
 	keys = slices.Clip(slices.Compact(keys))
-	return &Selector{root: root, text: text, id: uniqueID(text), keys: keys}
+	sel := &Selector{root: root, text: text, id: uniqueID(text), keys: keys}
+	if r := required(root); r != nil {
+		sel.req, sel.reqKey, sel.reqValues = true, r.key, r.values
+		if r.op == opEq {
+			sel.reqValues = []string{r.value}
+		}
+	}
+	return sel
+}
+
+// required returns the == or in comparison that every match satisfies: the
+// root, or the first such operand of a root &&; nil if there is none.
+func required(n *node) *node {
+	switch n.op {
+	case opEq, opIn:
+		return n
+	case opAnd:
+		for _, k := range n.kids {
+			if k.op == opEq || k.op == opIn {
+				return k
+			}
+		}
+	}
+	return nil
 }
 
 func (s *Selector) parsed() *Selector {
@@ -68,6 +95,17 @@ func (s *Selector) UniqueID() string { return s.parsed().id }
 func (s *Selector) MatchesAll() bool {
 	op := s.parsed().root.op
 	return op == opAll || op == opGlobal
+}
+
+// Required reports a label that every match carries with one of a few
+// values: if ok, labels match the selector only if they have key with one
+// of values (sorted, unique; the caller must not modify them). It is
+// syntactic: the selector is, or is a conjunction with, key == value or key
+// in {values}. Callers use it to look at fewer candidates; Evaluate still
+// decides.
+func (s *Selector) Required() (key string, values []string, ok bool) {
+	p := s.parsed()
+	return p.reqKey, p.reqValues, p.req
 }
 
 // LabelKeys returns the label keys the selector looks at, sorted and without
