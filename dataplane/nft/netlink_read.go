@@ -104,15 +104,13 @@ func (n *Netlink) list() (*TableState, error) {
 			st.Sets[s.Name] = ss
 			continue
 		}
-		elems, err := n.conn.GetSetElements(&nftables.Set{Table: n.table, Name: s.Name})
-		if err != nil {
-			return nil, fmt.Errorf("elements of set %s: %w", s.Name, err)
-		}
-		switch {
-		case s.interval:
-			ss.Elements, err = elementsToIntervals(elems, s.keyLen)
-		default:
-			ss.Elements, err = singleElements(elems, s.keyLen)
+		if s.interval {
+			ss.Elements, err = n.readIntervals(s.Name, s.keyLen)
+		} else {
+			var elems []nftables.SetElement
+			if elems, err = n.conn.GetSetElements(&nftables.Set{Table: n.table, Name: s.Name}); err == nil {
+				ss.Elements, err = singleElements(elems, s.keyLen)
+			}
 		}
 		if err != nil {
 			return nil, fmt.Errorf("elements of set %s: %w", s.Name, err)

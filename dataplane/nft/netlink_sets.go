@@ -145,10 +145,6 @@ func chunkElements(elems []nftables.SetElement) [][]nftables.SetElement {
 // the top of the address space; ends that close nothing (such as nft's
 // leading end at zero) are ignored.
 func elementsToIntervals(elems []nftables.SetElement, keyLen int) ([]Interval, error) {
-	type point struct {
-		addr netip.Addr
-		end  bool
-	}
 	pts := make([]point, 0, len(elems))
 	for _, e := range elems {
 		if len(e.Key) != keyLen {
@@ -157,34 +153,7 @@ func elementsToIntervals(elems []nftables.SetElement, keyLen int) ([]Interval, e
 		a, _ := netip.AddrFromSlice(e.Key)
 		pts = append(pts, point{addr: a, end: e.IntervalEnd})
 	}
-	slices.SortFunc(pts, func(a, b point) int {
-		if c := a.addr.Compare(b.addr); c != 0 {
-			return c
-		}
-		if a.end == b.end {
-			return 0
-		}
-		if a.end {
-			return -1
-		}
-		return 1
-	})
-	var out []Interval
-	var open *netip.Addr
-	for _, p := range pts {
-		if open != nil {
-			out = append(out, Interval{First: *open, Last: p.addr.Prev()})
-			open = nil
-		}
-		if !p.end {
-			a := p.addr
-			open = &a
-		}
-	}
-	if open != nil {
-		out = append(out, Interval{First: *open, Last: maxAddr(open.Is4())})
-	}
-	return out, nil
+	return pointsToIntervals(pts), nil
 }
 
 func maxAddr(v4 bool) netip.Addr {
