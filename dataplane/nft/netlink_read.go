@@ -194,17 +194,23 @@ type setInfo struct {
 	interval bool
 }
 
-// listSets dumps the table's named sets. (The library's GetSets drops the
-// set comment, so the dump is parsed here.)
-func (n *Netlink) listSets() ([]setInfo, error) {
-	attrs, err := netlink.MarshalAttributes([]netlink.Attribute{{Type: unix.NFTA_SET_TABLE, Data: []byte(TableName + "\x00")}})
+// dump sends an nftables dump request of type msg (NFT_MSG_GET…) for the
+// inet family with attrs, and returns the replies.
+func (n *Netlink) dump(msg uint16, attrs []netlink.Attribute) ([]netlink.Message, error) {
+	data, err := netlink.MarshalAttributes(attrs)
 	if err != nil {
 		return nil, err
 	}
-	msgs, err := n.sock.Execute(netlink.Message{
-		Header: netlink.Header{Type: netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | unix.NFT_MSG_GETSET), Flags: netlink.Request | netlink.Dump},
-		Data:   append(genmsg(unix.NFPROTO_INET, 0), attrs...),
+	return n.sock.Execute(netlink.Message{
+		Header: netlink.Header{Type: netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | msg), Flags: netlink.Request | netlink.Dump},
+		Data:   append(genmsg(unix.NFPROTO_INET, 0), data...),
 	})
+}
+
+// listSets dumps the table's named sets. (The library's GetSets drops the
+// set comment, so the dump is parsed here.)
+func (n *Netlink) listSets() ([]setInfo, error) {
+	msgs, err := n.dump(unix.NFT_MSG_GETSET, []netlink.Attribute{{Type: unix.NFTA_SET_TABLE, Data: []byte(TableName + "\x00")}})
 	if err != nil {
 		return nil, err
 	}

@@ -20,16 +20,9 @@ import (
 // of its CPU went to collecting it. Here each element costs only its point
 // in one slice.
 func (n *Netlink) readIntervals(set string, keyLen int) ([]Interval, error) {
-	attrs, err := netlink.MarshalAttributes([]netlink.Attribute{
+	msgs, err := n.dump(unix.NFT_MSG_GETSETELEM, []netlink.Attribute{
 		{Type: unix.NFTA_SET_ELEM_LIST_TABLE, Data: []byte(TableName + "\x00")},
 		{Type: unix.NFTA_SET_ELEM_LIST_SET, Data: []byte(set + "\x00")},
-	})
-	if err != nil {
-		return nil, err
-	}
-	msgs, err := n.sock.Execute(netlink.Message{
-		Header: netlink.Header{Type: netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | unix.NFT_MSG_GETSETELEM), Flags: netlink.Request | netlink.Dump},
-		Data:   append(genmsg(unix.NFPROTO_INET, 0), attrs...),
 	})
 	if err != nil {
 		return nil, err
