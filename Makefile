@@ -2,6 +2,7 @@
 
 GO      ?= go
 BIN     := bin
+FAULTS_REPORT ?= $(BIN)/faults.jsonl
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
@@ -42,10 +43,14 @@ install: build
 	    install -m 0600 docs/untrackd.yaml $(DESTDIR)$(SYSCONFDIR)/untrackd/untrackd.yaml
 
 # The whole test suite. As root it includes the real-kernel tests, which run
-# in throwaway network namespaces; as another user they are skipped.
+# in throwaway network namespaces; as another user they are skipped. The
+# fault-injection tests among them record what the traffic saw, and the
+# table of it is printed at the end (as make test-faults does).
 test: deps
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 20m ./...
+	@mkdir -p $(BIN) && rm -f $(FAULTS_REPORT)
+	UNTRACKD_FAULTS_REPORT=$(abspath $(FAULTS_REPORT)) $(GO) test -count=1 -timeout 20m ./...
+	@if [ -s $(FAULTS_REPORT) ]; then $(GO) run ./cmd/internal/faults/faulttable $(FAULTS_REPORT); fi
 
 # Unit tests only (no kernel, no root needed).
 test-short:
@@ -101,7 +106,6 @@ bench-smoke: deps build
 # namespaces with real traffic; then the table of what the traffic and the
 # kernel saw. "make test" runs the same tests (they are part of go test
 # ./...); this target runs only them and prints the table.
-FAULTS_REPORT ?= $(BIN)/faults.jsonl
 .PHONY: test-faults
 test-faults: deps
 	@mkdir -p $(BIN) && rm -f $(FAULTS_REPORT)
