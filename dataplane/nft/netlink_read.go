@@ -195,31 +195,39 @@ type setInfo struct {
 }
 
 // dump sends an nftables dump request of type msg (NFT_MSG_GET…) for the
-// inet family with attrs, and returns the replies.
-func (n *Netlink) dump(msg uint16, attrs []netlink.Attribute) ([]netlink.Message, error) {
+// inet family with attrs, and returns each reply's attributes (what
+// follows its nfgenmsg).
+func (n *Netlink) dump(msg uint16, attrs []netlink.Attribute) ([][]byte, error) {
 	data, err := netlink.MarshalAttributes(attrs)
 	if err != nil {
 		return nil, err
 	}
-	return n.sock.Execute(netlink.Message{
+	msgs, err := n.sock.Execute(netlink.Message{
 		Header: netlink.Header{Type: netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | msg), Flags: netlink.Request | netlink.Dump},
 		Data:   append(genmsg(unix.NFPROTO_INET, 0), data...),
 	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]byte, 0, len(msgs))
+	for _, m := range msgs {
+		if len(m.Data) >= genmsgLen {
+			out = append(out, m.Data[genmsgLen:])
+		}
+	}
+	return out, nil
 }
 
 // listSets dumps the table's named sets. (The library's GetSets drops the
 // set comment, so the dump is parsed here.)
 func (n *Netlink) listSets() ([]setInfo, error) {
-	msgs, err := n.dump(unix.NFT_MSG_GETSET, []netlink.Attribute{{Type: unix.NFTA_SET_TABLE, Data: []byte(TableName + "\x00")}})
+	replies, err := n.dump(unix.NFT_MSG_GETSET, []netlink.Attribute{{Type: unix.NFTA_SET_TABLE, Data: []byte(TableName + "\x00")}})
 	if err != nil {
 		return nil, err
 	}
 	var out []setInfo
-	for _, m := range msgs {
-		if len(m.Data) < genmsgLen {
-			continue
-		}
-		ad, err := netlink.NewAttributeDecoder(m.Data[genmsgLen:])
+	for _, r := range replies {
+		ad, err := netlink.NewAttributeDecoder(r)
 		if err != nil {
 			return nil, err
 		}

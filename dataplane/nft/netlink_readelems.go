@@ -20,7 +20,7 @@ import (
 // of its CPU went to collecting it. Here each element costs only its point
 // in one slice.
 func (n *Netlink) readIntervals(set string, keyLen int) ([]Interval, error) {
-	msgs, err := n.dump(unix.NFT_MSG_GETSETELEM, []netlink.Attribute{
+	replies, err := n.dump(unix.NFT_MSG_GETSETELEM, []netlink.Attribute{
 		{Type: unix.NFTA_SET_ELEM_LIST_TABLE, Data: []byte(TableName + "\x00")},
 		{Type: unix.NFTA_SET_ELEM_LIST_SET, Data: []byte(set + "\x00")},
 	})
@@ -28,11 +28,8 @@ func (n *Netlink) readIntervals(set string, keyLen int) ([]Interval, error) {
 		return nil, err
 	}
 	var pts []point
-	for _, m := range msgs {
-		if len(m.Data) < genmsgLen {
-			continue
-		}
-		if pts, err = appendElementPoints(pts, m.Data[genmsgLen:], keyLen); err != nil {
+	for _, r := range replies {
+		if pts, err = appendElementPoints(pts, r, keyLen); err != nil {
 			return nil, err
 		}
 	}
